@@ -1,0 +1,59 @@
+# neobert: `make pretrain` and `make test` work from a fresh clone (they create the environment first).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export WANDB_MODE ?= disabled
+export TOKENIZERS_PARALLELISM ?= false
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+
+.PHONY: readme install pretrain test test-fast check-clean docs gpu-check clean help
+help:
+	@echo "make install   create $(VENV) and install neobert[dev] (CPU torch)"
+	@echo "make pretrain  pretrain the embedded tiny NeoBERT on CPU (configs/pretrain_tiny.yaml)"
+	@echo "make test      notebooks clean + package in sync + nbdev-test + pytest tests/"
+	@echo "make docs      process notebooks for docs; render with Quarto where installed"
+
+# Idempotent: re-runs only when pyproject.toml changes or the venv is missing.
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+pretrain: install
+	$(PY) scripts/pretrain.py --config configs/pretrain_tiny.yaml $(ARGS)
+
+# The package must be exactly what the notebooks export, and notebooks must be clean.
+check-clean: install
+	@rm -rf .check && mkdir -p .check && cp -r nbs neobert .check/
+	@$(BIN)/nbdev-clean >/dev/null
+	@$(BIN)/nbdev-export >/dev/null
+	@if ! diff -r -q -x __pycache__ .check/nbs nbs || ! diff -r -q -x __pycache__ .check/neobert neobert; then \
+	  echo "error: nbdev-clean/nbdev-export changed the files above: run them and commit"; rm -rf .check; exit 1; fi
+	@rm -rf .check; echo "notebooks clean, package in sync"
+	@$(PY) scripts/make_readme.py --check
+
+test: check-clean
+	$(BIN)/nbdev-test --n-workers 2
+	$(PY) -m pytest -q tests
+
+readme: install
+	$(PY) scripts/make_readme.py
+
+docs: install
+	cp _quarto.yml nbs/_quarto.yml
+	$(BIN)/nbdev-proc-nbs
+	@if command -v quarto >/dev/null; then $(BIN)/nbdev-docs; else echo "Quarto not installed: see README (Documentation) to render the site"; fi
+
+gpu-check:
+	bash scripts/gpu_check.sh $(OUT)
+
+clean:
+	rm -rf _docs _proc .check

@@ -1,0 +1,16 @@
+import os, sys, subprocess
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled",
+           "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+os.environ.update(OFFLINE)
+
+def run_script(*args, timeout=600, env=None, cwd=ROOT, **kw):
+    "Run `python <args>` from the repo root in the offline test environment; return the CompletedProcess."
+    e = {**os.environ, **OFFLINE, **(env or {})}
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout, **kw)
+
+@pytest.fixture
+def run(): return run_script
