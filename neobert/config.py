@@ -88,7 +88,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #e5b82803
+# %% ../nbs/00_config.ipynb #71d2e51b
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -114,6 +114,8 @@ class DataConfig:
     long_context_min_tokens: list[int] = cfg_field([], "Phase 2: document-length thresholds of the subsets, e.g. [1024, 2048].")
     long_context_probs: list[float] = cfg_field([], "Phase 2: probabilities of sampling from the full data then each subset, e.g. [0.2, 0.4, 0.4].")
     shuffle_buffer: int = cfg_field(10000, "Documents in the shuffle buffer (streaming sources).", ge=1)
+    long_documents: str = cfg_field("auto", "Documents longer than max_length: split into pieces (each with its own [CLS]/[SEP]) or truncate (the rest is dropped and counted); auto: split when packed, truncate in paper batching.", choices=["auto", "split", "truncate"])
+    open_documents: int = cfg_field(32, "Documents read at once; each row takes its pieces at random among them, so one long document does not fill a whole batch.", ge=1)
     num_workers: int = cfg_field(0, "DataLoader workers.", ge=0)
     cache_dir: str = cfg_field(".cache/neobert", "Where prepared corpora and token shards are cached.")
 
@@ -168,6 +170,7 @@ class TrainerConfig:
     max_consecutive_skips: int = cfg_field(10, "With nonfinite_policy=skip: halt after this many skipped steps in a row.", ge=1)
     peak_tflops: Optional[float] = cfg_field(None, "Peak dense TFLOP/s of one device, for MFU (None: guessed from the device).", gt=0)
     progress: bool = cfg_field(True, "Show a progress bar.")
+    cpu_threads: Optional[int] = cfg_field(None, "Intra-op threads when training on CPU (None: torch's default, or 1 when the machine is already busy).", ge=1)
 
 @section("wandb")
 class WandbConfig:
