@@ -1,0 +1,8 @@
+"""Validate an exported NeoBERT folder: files, config fields, Auto classes (remote code and registered classes) against the
+in-package model in float32 for 0/1, bool and no attention masks, the fill-mask pipeline and sentence-transformers.
+Prints a report; exits 1 if any check fails, 2 on a usage error.
+
+Usage: python scripts/validate_export.py OUT_DIR [--tol 1e-5]
+See nbs/10_export.ipynb."""
+from neobert.export import validate_cli
+validate_cli()
