@@ -1,0 +1,11 @@
+"""Fine-tune and evaluate a model on a GLUE task, or on your own sentence / sentence-pair task.
+
+    python scripts/glue.py --config configs/glue/sst2.yaml --model.name_or_path PATH \
+        [--data.train_file F --data.validation_file F] [--trainer.output_dir DIR] [--key value ...]
+    accelerate launch scripts/glue.py --config configs/glue/mnli.yaml ...
+
+Writes DIR/results.json and DIR/best/. Thin wrapper: `neobert.glue.glue_cli` reads `--config` (fastcore call_parse)
+and the dotted overrides (cli_config), then calls `neobert.glue.run_glue`.
+"""
+from neobert.glue import glue_cli
+glue_cli()
