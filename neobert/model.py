@@ -105,7 +105,7 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
         "Switch the attention kernel of an existing model (checked)."
         get_attention(name); self.config.attn_backend = name
 
-# %% ../nbs/03_model.ipynb #ecce246f
+# %% ../nbs/03_model.ipynb #1708255b
 def packed_position_ids(cu_seqlens:torch.Tensor, shape) -> torch.Tensor:
     "Position of each token inside its own document, for a packed batch of `shape` (B, S)."
     B, S = shape
@@ -135,6 +135,9 @@ class NeoBERT(NeoBERTPreTrainedModel):
             if position_ids is None: position_ids = packed_position_ids(cu_seqlens, (B, S))
         else:
             mask = key_mask(attention_mask)
+            # No padding at all (eager only: the check syncs, and compiled code must not branch on data):
+            # drop the mask so that SDPA can pick its fastest (flash) kernel.
+            if mask is not None and not torch.compiler.is_compiling() and bool(mask.all()): mask = None
             if position_ids is None: position_ids = torch.arange(S, device=x.device)[None].expand(B, S)
         cos, sin = rope_angles(position_ids, self.config.dim_head, self.config.rope_theta)   # (B, S, D/2)
         hidden, attns = (x,) if output_hidden_states else None, () if output_attentions else None

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# GPU readiness check, for a bare CUDA machine with no network:
+#   bash scripts/gpu_check.sh OUT_DIR
+# Needs only torch, transformers, accelerate, numpy, matplotlib, pyyaml, safetensors, tqdm (no nbdev, datasets, mteb,
+# wandb, gensim). fastcore (pure python, used by the notebooks' tests) is installed from .whl/ into /tmp/site when that
+# folder exists. The project is imported from the repo root through PYTHONPATH; nothing is pip-installed.
+# Parts, each under its own time limit, none able to abort the others:
+#   env       versions, the GPU, and an import check of every neobert module        -> OUT/env.json
+#   bench     scripts/bench.py --gpu (250M model, bf16, compile on/off, backends)     -> OUT/bench.json, OUT/bench.png
+#   notebooks all code cells of the notebooks that have `#| cuda` cells, in order     -> OUT/notebooks.json
+#   summary   card, MFU, tokens/s, ratios, which parts passed                         -> OUT/summary.json
+# plus OUT/log.txt (everything printed). Total wall time stays under 8 minutes (GPU_CHECK_BUDGET_S, default 450).
+set -u
+OUT=${1:?usage: bash scripts/gpu_check.sh OUT_DIR}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+cd "$ROOT"
+START=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET_S:-450}
+LOG="$OUT/log.txt"; : > "$LOG"
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then for c in python3 python; do if command -v "$c" >/dev/null 2>&1 && "$c" -c "import torch" >/dev/null 2>&1; then PY=$c; break; fi; done; fi
+PY=${PY:-python3}
+
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export MPLBACKEND=Agg HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled \
+       TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
+STATUS=""     # "name=rc:seconds" for the summary
+
+say() { echo "[gpu_check $(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+# part NAME LIMIT_S CMD...: run CMD under `timeout`, never failing the script; record its exit code and time
+part() {
+  local name=$1 limit=$2; shift 2
+  local l; l=$(left)
+  if [ "$limit" -gt "$l" ]; then limit=$l; fi
+  if [ "$limit" -lt 10 ]; then say "$name: SKIPPED (time budget spent)"; STATUS="$STATUS $name=skipped:0"; return 0; fi
+  say "$name: start (limit ${limit}s)"
+  local t0; t0=$(date +%s)
+  timeout -k 15 "$limit" "$@" >> "$LOG" 2>&1
+  local rc=$?
+  local dt=$(( $(date +%s) - t0 ))
+  if [ $rc -eq 0 ]; then say "$name: ok (${dt}s)"; elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then say "$name: TIMEOUT after ${dt}s"; else say "$name: FAILED rc=$rc (${dt}s; see log.txt)"; fi
+  STATUS="$STATUS $name=$rc:$dt"
+  return 0
+}
+
+say "repo $ROOT, python $PY, out $OUT, budget ${BUDGET}s"
+
+# fastcore from the carried wheel (pure python), into /tmp/site
+if ls .whl/*.whl >/dev/null 2>&1; then
+  part wheels 60 "$PY" -m pip install --no-index --no-deps --quiet --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site:$PYTHONPATH"
+else
+  say "wheels: no .whl/ folder (fastcore must already be importable for the notebook tests)"
+fi
+
+part env 90 "$PY" - "$OUT/env.json" <<'EOF'
+import sys, json, importlib, importlib.metadata as md, subprocess, pkgutil, traceback
+out = {"python": sys.version.split()[0], "executable": sys.executable}
+for p in ("torch", "transformers", "accelerate", "numpy", "matplotlib", "pyyaml", "safetensors", "tqdm", "pytest",
+          "sentence-transformers", "fastcore", "flash-attn", "datasets", "mteb", "wandb", "gensim", "nbdev", "execnb"):
+    try: out[p] = md.version(p)
+    except md.PackageNotFoundError: out[p] = None
+try:
+    import fastcore; out["fastcore_path"] = fastcore.__file__
+except ImportError as e: out["fastcore_path"] = f"not importable: {e}"
+import torch
+out["cuda_available"] = torch.cuda.is_available()
+out["torch_cuda"] = torch.version.cuda
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    out.update(gpu=p.name, gpu_count=torch.cuda.device_count(), gpu_memory_gb=round(p.total_memory / 2**30, 1), capability=f"{p.major}.{p.minor}")
+    out["bf16_supported"] = torch.cuda.is_bf16_supported()
+try:
+    from torch.nn.attention.varlen import varlen_attn; out["varlen_attn"] = True
+except Exception as e: out["varlen_attn"] = f"unavailable: {e}"
+try: out["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,clocks.max.sm,power.limit,driver_version", "--format=csv"], capture_output=True, text=True, timeout=20).stdout.strip()
+except Exception as e: out["nvidia_smi"] = f"unavailable: {e}"
+# every module of the package must import here (no datasets/mteb/wandb/gensim/nbdev at import time)
+import neobert
+mods = {}
+for m in sorted(x.name for x in pkgutil.iter_modules(neobert.__path__)):
+    if m.startswith("_"): continue
+    try: importlib.import_module(f"neobert.{m}"); mods[m] = "ok"
+    except Exception as e: mods[m] = f"{type(e).__name__}: {e}"
+out["neobert_imports"] = mods
+json.dump(out, open(sys.argv[1], "w"), indent=1)
+print(json.dumps(out, indent=1))
+bad = {k: v for k, v in mods.items() if v != "ok"}
+if bad: print("note: modules that do not import here (fine unless a notebook or the bench needs them):", bad)
+EOF
+
+# the benchmark first (the headline: MFU and tokens/s), capped so that the notebook cells keep 2+ minutes
+HAS_CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
+BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-170} )); if [ "$BL" -gt 285 ]; then BL=285; fi
+if [ "$HAS_CUDA" != "1" ]; then
+  say "bench: NO CUDA DEVICE: the GPU benchmark is skipped; running the tiny CPU benchmark instead, to exercise the path"
+  part bench "$BL" "$PY" scripts/bench.py --tiny --device cpu --out "$OUT/bench.json"
+elif [ "$BL" -gt 60 ]; then
+  part bench "$BL" "$PY" scripts/bench.py --gpu --out "$OUT/bench.json" --budget-s $(( BL - 45 ))
+else
+  say "bench: SKIPPED (time budget spent)"; STATUS="$STATUS bench=skipped:0"
+fi
+
+# then every code cell of the notebooks that have `#| cuda` cells, with what is left (minus the summary's margin)
+# GPU_CHECK_NOTEBOOKS narrows the list (e.g. when a notebook needs packages that are not installed there).
+part notebooks $(( $(left) - 15 )) "$PY" scripts/run_nb_cells.py ${GPU_CHECK_NOTEBOOKS:---cuda-notebooks} --timeout 150 --out "$OUT/notebooks.json"
+
+say "summary"   # always runs, whatever the budget
+timeout -k 5 30 "$PY" - "$OUT" "$STATUS" "$(( $(date +%s) - START ))" >> "$LOG" 2>&1 <<'EOF'
+import sys, json
+from pathlib import Path
+out, status, elapsed = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def load(n):
+    try: return json.loads((out / n).read_text())
+    except Exception as e: return {"missing": f"{n}: {type(e).__name__}: {e}"}
+parts = {}
+for item in status.split():
+    name, v = item.split("=", 1); rc, dt = v.split(":")
+    parts[name] = dict(status="ok" if rc == "0" else "timeout" if rc in ("124", "137") else "skipped" if rc == "skipped" else f"failed rc={rc}", seconds=int(dt))
+env, nbs, bench = load("env.json"), load("notebooks.json"), load("bench.json")
+s = dict(elapsed_s=elapsed, parts=parts, gpu=env.get("gpu"), torch=env.get("torch"), transformers=env.get("transformers"),
+         accelerate=env.get("accelerate"), flash_attn=env.get("flash-attn"), varlen_attn=env.get("varlen_attn"),
+         neobert_imports_failing={k: v for k, v in env.get("neobert_imports", {"?": "env.json missing"}).items() if v != "ok"},
+         notebooks={n.get("notebook"): dict(status=n.get("status"), cuda_cells=n.get("cuda_cells"),
+                                            failed=(n.get("failed") or {}).get("error")) for n in nbs.get("notebooks", [])})
+if "ratios" in bench:
+    tr = [r for r in bench.get("train", []) if r.get("status") == "ok"]
+    pick = lambda m, v, S, be="sdpa": next((r for r in tr if r["model"] == m and r["variant"] == v and r["seq_len"] == S and r.get("backend") == be), None)
+    s["train_at_1024"] = {f"{m}/{v}": (dict(tokens_per_s=round(r["tokens_per_s"]), mfu=r["mfu"], peak_mem_gb=(r.get("peak_mem_bytes") or 0) / 2**30) if r else None)
+                          for m, v in (("neobert", "compiled"), ("neobert", "eager"), ("modernbert", "eager"), ("bert", "eager"))
+                          for r in [pick(m, v, 1024)]}
+    s["mfu_target_40pct_met"] = bool((s["train_at_1024"].get("neobert/compiled") or {}).get("mfu", 0) and s["train_at_1024"]["neobert/compiled"]["mfu"] >= 0.40)
+    s["ratios"] = {k: v for k, v in bench["ratios"].items() if not k.endswith("by_len")}
+    s["graph_breaks"] = {k: (v.get("graph_breaks") if isinstance(v, dict) else v) for k, v in bench.get("graph_breaks", {}).items()}
+    s["corpus_source"] = bench.get("corpus", {}).get("source")
+    s["bench_errors"] = bench.get("errors", [])
+else: s["bench"] = bench.get("missing", "no ratios in bench.json")
+(out / "summary.json").write_text(json.dumps(s, indent=1))
+print(json.dumps(s, indent=1))
+EOF
+say "done in $(( $(date +%s) - START ))s; files: $(cd "$OUT" && ls | tr '\n' ' ')"
+exit 0
