@@ -88,7 +88,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #71d2e51b
+# %% ../nbs/00_config.ipynb #37a28968
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -170,7 +170,7 @@ class TrainerConfig:
     max_consecutive_skips: int = cfg_field(10, "With nonfinite_policy=skip: halt after this many skipped steps in a row.", ge=1)
     peak_tflops: Optional[float] = cfg_field(None, "Peak dense TFLOP/s of one device, for MFU (None: guessed from the device).", gt=0)
     progress: bool = cfg_field(True, "Show a progress bar.")
-    cpu_threads: Optional[int] = cfg_field(None, "Intra-op threads when training on CPU (None: torch's default, or 1 when the machine is already busy).", ge=1)
+    cpu_threads: Optional[int] = cfg_field(None, "Intra-op threads when training on CPU (None: torch's default, cut to the idle cores when the machine is busy).", ge=1)
 
 @section("wandb")
 class WandbConfig:
