@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['ATTN_BACKENDS', 'key_mask', 'doc_index', 'eager_attention', 'sdpa_attention', 'flash_attention', 'get_attention',
-           'cu_seqlens_from_lengths']
+__all__ = ['CUDNN_FIRST', 'ATTN_BACKENDS', 'key_mask', 'doc_index', 'eager_attention', 'sdpa_attention', 'flash_attention',
+           'ragged_sdpa', 'cudnn_attention', 'get_attention', 'cu_seqlens_from_lengths']
 
 # %% ../nbs/02_attention.ipynb #827650f1
 def key_mask(mask:torch.Tensor|None) -> torch.Tensor|None:
@@ -49,7 +49,7 @@ def _via_docs(fn, q, k, v, cu_seqlens, max_seqlen, need_weights):
     out, w = fn(unpack(q), unpack(k), unpack(v), m[:, None, None, :], None, None, need_weights)
     return out[doc, off].reshape(B, S, H, D), w
 
-# %% ../nbs/02_attention.ipynb #75893948
+# %% ../nbs/02_attention.ipynb #971dd399
 def eager_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "Reference attention: explicit softmax(QKᵀ/√d)V in float32, masked keys set to -inf. Can return the weights."
     if cu_seqlens is not None: return _via_docs(eager_attention, q, k, v, cu_seqlens, max_seqlen, need_weights)
@@ -99,9 +99,38 @@ def flash_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_w
     out = flash_attn_varlen_func(q.reshape(B * S, H, D), k.reshape(B * S, H, D), v.reshape(B * S, H, D), cu, cu, max_seqlen, max_seqlen)
     return out.reshape(B, S, H, D), None
 
-ATTN_BACKENDS = {"sdpa": sdpa_attention, "eager": eager_attention, "flash": flash_attention}
+from torch.nn.attention import sdpa_kernel, SDPBackend
 
-# %% ../nbs/02_attention.ipynb #da38368c
+CUDNN_FIRST = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+def ragged_sdpa(q, k, v, cu_seqlens, max_seqlen, backends):
+    "Packed (B, S, H, D) documents as one jagged batch (nested tensors, no padding) through SDPA restricted to `backends`."
+    B, S, H, D = q.shape
+    off = cu_seqlens.to(torch.int64)
+    nt = [torch.nested.nested_tensor_from_jagged(t.reshape(B * S, H, D), offsets=off, max_seqlen=max_seqlen).transpose(1, 2)
+          for t in (q, k, v)]                                                   # each (docs, H, ragged, D)
+    with sdpa_kernel(backends): out = F.scaled_dot_product_attention(*nt)
+    return out.transpose(1, 2).values().reshape(B, S, H, D)
+
+def cudnn_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
+    "cuDNN's fused attention kernels: SDPA with cuDNN first in line; packed rows as one jagged batch through cuDNN's ragged kernel."
+    if need_weights: raise ValueError("attention weights (output_attentions=True) need attn_backend='eager'")
+    B, S, H, D = q.shape
+    if cu_seqlens is not None:
+        n_docs = cu_seqlens.shape[0] - 1
+        if n_docs * max_seqlen == B * S:   # every document fills max_seqlen slots: an ordinary dense batch (a shape check, no sync)
+            out, _ = cudnn_attention(*(t.reshape(n_docs, max_seqlen, H, D) for t in (q, k, v)))
+            return out.reshape(B, S, H, D), None
+        only = [SDPBackend.CUDNN_ATTENTION] if q.is_cuda else [SDPBackend.MATH]   # MATH: CPU tests of the plumbing
+        return ragged_sdpa(q, k, v, cu_seqlens, max_seqlen, only), None
+    m = (key_mask(mask) if mask.dim() == 2 else mask) if mask is not None else None
+    with sdpa_kernel(CUDNN_FIRST, set_priority=True):
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=m)
+    return out.transpose(1, 2), None
+
+ATTN_BACKENDS = {"sdpa": sdpa_attention, "eager": eager_attention, "flash": flash_attention, "cudnn": cudnn_attention}
+
+# %% ../nbs/02_attention.ipynb #3cfa06f8
 def get_attention(name:str):
     "The attention function for backend `name`, checked to be usable here."
     if name not in ATTN_BACKENDS:
@@ -110,6 +139,11 @@ def get_attention(name:str):
         try: import flash_attn  # noqa: F401
         except ImportError: raise ImportError("attn_backend='flash' needs the flash-attn package on a CUDA machine: pip install 'neobert[flash]'") from None
         if not torch.cuda.is_available(): raise RuntimeError("attn_backend='flash' needs a CUDA GPU; use 'sdpa' here")
+    if name == "cudnn":
+        if not (torch.cuda.is_available() and torch.backends.cudnn.is_available()):
+            raise RuntimeError("attn_backend='cudnn' needs a CUDA GPU with cuDNN; use 'sdpa' here")
+        if not torch.backends.cuda.cudnn_sdp_enabled():
+            raise RuntimeError("attn_backend='cudnn': cuDNN attention is disabled (torch.backends.cuda.enable_cudnn_sdp(True) turns it on)")
     return ATTN_BACKENDS[name]
 
 # %% ../nbs/02_attention.ipynb #3c80bb77

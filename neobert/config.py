@@ -56,7 +56,7 @@ def section(name:str):
         return cls
     return _reg
 
-# %% ../nbs/00_config.ipynb #58a6865f
+# %% ../nbs/00_config.ipynb #81ae9b96
 @section("model")
 class ModelConfig:
     "Architecture of the NeoBERT encoder (hub field names), or a pretrained model to start from."
@@ -72,7 +72,7 @@ class ModelConfig:
     embedding_init_range: float = cfg_field(0.02, "Uniform init range of embeddings and encoder linears.", gt=0)
     decoder_init_range: float = cfg_field(0.02, "Uniform init range of the MLM decoder.", gt=0)
     rope_theta: float = cfg_field(10000.0, "RoPE base.", gt=0)
-    attn_backend: str = cfg_field("sdpa", "Attention kernel.", choices=["sdpa", "eager", "flash"])
+    attn_backend: str = cfg_field("sdpa", "Attention kernel.", choices=["sdpa", "eager", "flash", "cudnn"])
     decoder_on_masked_only: bool = cfg_field(True, "Compute MLM logits only at masked positions (saves the 80% of vocab projections nobody reads).")
     classifier_dropout: float = cfg_field(0.1, "Dropout in the sequence-classification head.", ge=0, lt=1)
 
@@ -88,7 +88,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #37a28968
+# %% ../nbs/00_config.ipynb #5cabc386
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -164,7 +164,8 @@ class TrainerConfig:
     log_steps: int = cfg_field(100, "Log metrics every this many steps.", ge=1)
     mixed_precision: str = cfg_field("auto", "auto: bf16 on GPU, fp32 on CPU.", choices=["auto", "no", "bf16", "fp16"])
     tf32: bool = cfg_field(True, "Allow TF32 matmuls on Ampere+ GPUs.")
-    compile: bool = cfg_field(False, "torch.compile the model.")
+    compile: bool = cfg_field(False, "torch.compile the model (in place; see compile_mode).")
+    compile_mode: str = cfg_field("blocks", "With compile: each transformer block (seconds to compile; DDP overlaps its gradient sync) or the whole model.", choices=["blocks", "model"])
     gradient_checkpointing: bool = cfg_field(False, "Recompute activations in backward to save memory.")
     nonfinite_policy: str = cfg_field("halt", "On a non-finite loss or gradient: halt (keep the last good checkpoint) or skip the update.", choices=["halt", "skip"])
     max_consecutive_skips: int = cfg_field(10, "With nonfinite_policy=skip: halt after this many skipped steps in a row.", ge=1)

@@ -499,7 +499,7 @@ def _save_model(accelerator, model, tokenizer, dest:Path):
         tmp.rename(dest); shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
-# %% ../nbs/07_glue.ipynb #d9498dfb
+# %% ../nbs/07_glue.ipynb #f79de33d
 def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:dict=None, progress:bool=None) -> dict:
     "Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol; write results.json (and best/) to trainer.output_dir."
     from accelerate import Accelerator
@@ -525,6 +525,10 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
                                      generator=torch.Generator().manual_seed(tc.seed))
     edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, shuffle=False, collate_fn=coll) for e in evals.values()]
     opt = build_optimizer(model, oc)
+    if tc.compile:     # in place, so saved weights keep plain key names: NeoBERT per block (or whole), any other encoder whole
+        from neobert.model import compile_model
+        if hasattr(getattr(model, "model", model), "transformer_encoder"): compile_model(model, tc.compile_mode)
+        else: model.compile()
     model, opt, dl, *edls = acc.prepare(model, opt, dl, *edls)
     spe = max(1, math.ceil(len(dl) / tc.gradient_accumulation_steps))            # optimizer steps per epoch (per process)
     total = min(tc.max_steps, tc.num_epochs * spe) if tc.num_epochs else tc.max_steps

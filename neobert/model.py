@@ -18,7 +18,7 @@ from .attention import ATTN_BACKENDS, get_attention, key_mask, doc_index
 
 # %% auto #0
 __all__ = ['NeoBERTConfig', 'NeoBERTBlock', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss',
-           'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'register_auto_classes']
+           'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'register_auto_classes', 'compile_model']
 
 # %% ../nbs/03_model.ipynb #1edfd304
 class NeoBERTConfig(PreTrainedConfig):
@@ -222,3 +222,19 @@ def register_auto_classes():
         auto.register(NeoBERTConfig, cls, exist_ok=True)
 
 if __name__ == "neobert.model": register_auto_classes()
+
+# %% ../nbs/03_model.ipynb #1879079c
+def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None) -> nn.Module:
+    "Compile a NeoBERT model in place: each block (`blocks`) or the whole forward (`model`)."
+    enc = getattr(model, "model", model)
+    if mode not in ("blocks", "model"): raise ValueError(f"compile mode must be 'blocks' or 'model', got {mode!r}")
+    if not hasattr(enc, "transformer_encoder"): raise TypeError(f"compile_model expects a NeoBERT model, got {type(model).__name__}")
+    cfg = torch._dynamo.config       # room for the train/eval graphs at a few shapes (the 28 blocks share one cache entry)
+    for k in ("recompile_limit", "cache_size_limit"):
+        if hasattr(cfg, k): setattr(cfg, k, max(getattr(cfg, k), 64))
+    if mode == "blocks":
+        for b in enc.transformer_encoder: b.compile(dynamic=dynamic)
+    else:
+        cfg.capture_dynamic_output_shape_ops = True
+        model.compile(dynamic=dynamic)
+    return model
