@@ -49,7 +49,7 @@ def _via_docs(fn, q, k, v, cu_seqlens, max_seqlen, need_weights):
     out, w = fn(unpack(q), unpack(k), unpack(v), m[:, None, None, :], None, None, need_weights)
     return out[doc, off].reshape(B, S, H, D), w
 
-# %% ../nbs/02_attention.ipynb #971dd399
+# %% ../nbs/02_attention.ipynb #99cc8302
 def eager_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "Reference attention: explicit softmax(QKᵀ/√d)V in float32, masked keys set to -inf. Can return the weights."
     if cu_seqlens is not None: return _via_docs(eager_attention, q, k, v, cu_seqlens, max_seqlen, need_weights)
@@ -107,7 +107,8 @@ def ragged_sdpa(q, k, v, cu_seqlens, max_seqlen, backends):
     "Packed (B, S, H, D) documents as one jagged batch (nested tensors, no padding) through SDPA restricted to `backends`."
     B, S, H, D = q.shape
     off = cu_seqlens.to(torch.int64)
-    nt = [torch.nested.nested_tensor_from_jagged(t.reshape(B * S, H, D), offsets=off, max_seqlen=max_seqlen).transpose(1, 2)
+    # jagged SDPA needs each input contiguous (v is a strided slice of the fused qkv projection: one copy)
+    nt = [torch.nested.nested_tensor_from_jagged(t.reshape(B * S, H, D).contiguous(), offsets=off, max_seqlen=max_seqlen).transpose(1, 2)
           for t in (q, k, v)]                                                   # each (docs, H, ragged, D)
     with sdpa_kernel(backends): out = F.scaled_dot_product_attention(*nt)
     return out.transpose(1, 2).values().reshape(B, S, H, D)

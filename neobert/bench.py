@@ -353,23 +353,26 @@ def _row(model, variant, backend, S, B, tokens, times, warmup_s, parts, train, p
                 step_s=med, step_s_all=list(times), warmup_s=warmup_s, tokens_per_s=tps,
                 flops_per_token=fpt, tflops=fpt * tps / 1e12, mfu=(fpt * tps / peak) if peak else None, peak_mem_bytes=mem)
 
-# %% ../nbs/11_bench.ipynb #d22c06bd
-def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict) -> dict:
-    "Dynamo graph-break counts (and reasons) of the encoder (padded, packed) and of the MLM head's training forward."
+# %% ../nbs/11_bench.ipynb #5584678b
+def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> dict:
+    "Dynamo graph-break counts (and reasons) of the encoder (padded, packed) and of the MLM head's training forward; also the packed encoder with each of `backends`."
     import torch._dynamo as dynamo
     enc = {k: v for k, v in packed.items() if k != "labels"}
-    cases = {"encoder_padded": (model.model, dict(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]), {}),
-             "encoder_packed": (model.model, enc, {}),
-             "mlm_train_packed": (model, packed, dict(capture_dynamic_output_shape_ops=True)),
-             "mlm_train_packed_default_config": (model, packed, {})}
-    out = {}
-    for name, (fn, kw, patch) in cases.items():
+    cases = {"encoder_padded": (model.model, dict(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]), {}, None),
+             "encoder_packed": (model.model, enc, {}, None),
+             "mlm_train_packed": (model, packed, dict(capture_dynamic_output_shape_ops=True), None),
+             "mlm_train_packed_default_config": (model, packed, dict(capture_dynamic_output_shape_ops=False), None)}
+    for be in backends: cases[f"encoder_packed_{be}"] = (model.model, enc, {}, be)
+    out, default = {}, model.config.attn_backend
+    for name, (fn, kw, patch, be) in cases.items():
         dynamo.reset()
         try:
+            model.config.attn_backend = be or default
             with dynamo.config.patch(**patch): e = dynamo.explain(fn)(**kw)
             out[name] = dict(graph_breaks=e.graph_break_count, graphs=e.graph_count,
                              reasons=[" ".join(str(getattr(b, "reason", b)).split())[:300] for b in e.break_reasons][:3])
         except Exception as ex: out[name] = dict(graph_breaks=None, error=f"{type(ex).__name__}: {str(ex)[:300]}")
+        finally: model.config.attn_backend = default
     dynamo.reset()
     return out
 
@@ -431,7 +434,7 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
                 shares={c: v / tot for c, v in sorted(cats.items(), key=lambda kv: -kv[1])} if tot else {},
                 top=[(k[:120], round(us / 1e3 / steps, 3), categorize(k)) for k, us in sorted(items, key=lambda kv: -kv[1])[:top]])
 
-# %% ../nbs/11_bench.ipynb #14ddd269
+# %% ../nbs/11_bench.ipynb #f99251e3
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
@@ -448,7 +451,6 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
         if deadline and time.perf_counter() > deadline: say(f"[tune] {name}: skipped (budget)"); return dict(**v, tune=name, status="skipped: time budget spent")
         try: get_attention(v["backend"])
         except Exception as e: say(f"[tune] {name}: skipped ({e})"); return dict(**v, tune=name, status=f"skipped: {e}")
-        torch._dynamo.reset()
         m = build_model("neobert", size, S, backend=v["backend"], seed=seed).to(device).train()
         if v.get("compile_mode"): compile_model(m, v["compile_mode"], v.get("dynamic"))
         o = make_optimizer(m, device)
@@ -550,7 +552,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #ddd3e83a
+# %% ../nbs/11_bench.ipynb #cbfdcf4d
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -626,10 +628,14 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
         res["models"][n] = dict(**parts[n], config={k: v for k, v in m.config.to_dict().items() if isinstance(v, (int, float, str, bool)) and not k.startswith("_")})
     say(f"[bench] {preset} on {dev} ({dtype}), params: " + ", ".join(f"{n} {p['params']/1e6:.1f}M" for n, p in parts.items()))
 
-    def explain():   # on CUDA, the paths training takes: bf16 autocast, packed rows through varlen_attn
+    def explain():   # on CUDA, the paths training takes: bf16 autocast, packed rows through varlen_attn (and cuDNN's ragged kernel)
         fb = fixed_batches(2, min(64, P["train_lens"][0]), seed)
+        multi = synthetic_corpus(128, 4, 2, seed)["packed"][1]      # several documents per row
+        extra = []
+        try: get_attention("cudnn"); extra.append("cudnn")
+        except Exception: pass
         with _amp(dev, dtype):
-            res["graph_breaks"] = graph_breaks(models["neobert"], to_device(fb["packed"], dev), to_device(fb["padded"], dev))
+            res["graph_breaks"] = graph_breaks(models["neobert"], to_device(multi, dev), to_device(fb["padded"], dev), extra)
         res["graph_breaks"]["traced_with"] = f"{dev.type}, {str(dtype).replace('torch.', '')}"
     guard("graph_breaks", explain)
 
