@@ -23,7 +23,7 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_result', 'save_result',
            'bench_cli', 'summary', 'top_ops']
 
-# %% ../nbs/11_bench.ipynb #ab6d30f0
+# %% ../nbs/11_bench.ipynb #443b19d0
 PRESETS = {
     "tiny":  dict(model=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
                   train_lens=[64, 128], infer_lens=[64, 128], tokens_per_step=256, infer_tokens=512, warmup=1, steps=2,
@@ -34,7 +34,7 @@ PRESETS = {
     "gpu":   dict(model=dict(hidden_size=768, num_hidden_layers=28, num_attention_heads=12, intermediate_size=3072),
                   train_lens=[1024, 512, 2048, 4096], infer_lens=[1024, 512, 2048, 4096, 8192], tokens_per_step=32768,
                   infer_tokens=65536, warmup=2, steps=5, corpus=dict(max_length=1024, batch_size=32, steps=5), budget_s=500,
-                  tune=dict(seq_len=1024, larger=2, budget_s=170)),
+                  tune=dict(seq_len=1024, budget_s=200)),
 }
 VOCAB, MLM_PROB, PAD, MASK = 30522, 0.2, 0, 103
 
@@ -376,13 +376,13 @@ def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> 
     dynamo.reset()
     return out
 
-# %% ../nbs/11_bench.ipynb #e792574c
-TUNE_VARIANTS = [    # compiled training step settings tried by `tune_train`, in this order
-    dict(compile_mode="blocks", dynamic=True, backend="sdpa"),     # the first H200 run's setting: 226k tokens/s, 33.9% MFU at 1024
+# %% ../nbs/11_bench.ipynb #08952b83
+TUNE_VARIANTS = [    # compiled training-step settings tried by `tune_train`, most promising first (a time budget cuts the tail)
     dict(compile_mode="blocks", dynamic=None, backend="sdpa"),
     dict(compile_mode="blocks", dynamic=None, backend="cudnn"),
-    dict(compile_mode="model", dynamic=None, backend="sdpa"),
-    dict(compile_mode="model", dynamic=None, backend="cudnn"),
+    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2),   # the faster backend so far, twice the tokens per step
+    dict(compile_mode="model", dynamic=None, backend="best"),
+    dict(compile_mode="blocks", dynamic=True, backend="sdpa"),            # the first H200 run's setting: 226k tokens/s, 33.9% MFU
 ]
 
 def variant_name(v:dict) -> str:
@@ -434,20 +434,23 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
                 shares={c: v / tot for c, v in sorted(cats.items(), key=lambda kv: -kv[1])} if tot else {},
                 top=[(k[:120], round(us / 1e3 / steps, 3), categorize(k)) for k, us in sorted(items, key=lambda kv: -kv[1])[:top]])
 
-# %% ../nbs/11_bench.ipynb #f99251e3
+# %% ../nbs/11_bench.ipynb #07bf24b5
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
 
-def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=2, steps:int=5, variants=None, larger:int=2,
+def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=2, steps:int=5, variants=None,
                seed:int=0, peak:float=None, deadline:float=None, log=None, profile:bool=True) -> dict:
-    "Time ours at length `S` for each variant (compile mode, shapes, backend), then the fastest with `larger`x the batch; keep the fastest warm."
+    "Time ours at length `S` for each variant (compile mode, shapes, backend, batch multiple); keep the fastest at the base batch warm."
     say = log or (lambda *a: None)
     variants = TUNE_VARIANTS if variants is None else variants
     rows, best = [], None           # best: (tokens/s, model, optimizer, variant) at the base batch
-    def one(v, keep:bool):
+    def best_backend():
+        ok = [r for r in rows if r.get("status") == "ok" and r["tokens_per_step"] == (tokens_per_step // S) * S]
+        return max(ok, key=lambda r: r["tokens_per_s"])["backend"] if ok else "sdpa"
+    def one(v):
         nonlocal best
-        v = dict(v); name = variant_name(v)
+        name = variant_name(v)
         if deadline and time.perf_counter() > deadline: say(f"[tune] {name}: skipped (budget)"); return dict(**v, tune=name, status="skipped: time budget spent")
         try: get_attention(v["backend"])
         except Exception as e: say(f"[tune] {name}: skipped ({e})"); return dict(**v, tune=name, status=f"skipped: {e}")
@@ -467,26 +470,23 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
                 row["profile"] = pr
             except Exception as e: row["profile"] = dict(error=f"{type(e).__name__}: {str(e)[:300]}")
         say(f"[tune] {name}: " + (f"{row['tokens_per_s']:,.0f} tokens/s" + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else "") if row["status"] == "ok" else row["status"]))
-        if keep and row["status"] == "ok" and (best is None or row["tokens_per_s"] > best[0]):
+        if v.get("batch", 1) == 1 and row["status"] == "ok" and (best is None or row["tokens_per_s"] > best[0]):
+            if best is not None: best = None; _free(device)       # drop the previous best before keeping this one
             best = (row["tokens_per_s"], m, o, v)
         else: del m, o
         _free(device)
         return row
     for v in variants:
-        try: rows.append(one({**v, "tokens_per_step": tokens_per_step}, keep=True))
-        except Exception as e:
-            rows.append(dict(**v, tune=variant_name({**v, "tokens_per_step": tokens_per_step}), status=_failure(e, device))); _free(device)
-    out = dict(seq_len=S, tokens_per_step=tokens_per_step, rows=rows, best=None, best_larger=None)
-    if best is None: return out
-    out["best"] = variant_name({**best[3], "tokens_per_step": tokens_per_step})
-    if larger and larger > 1:
-        try: big = one({**best[3], "tokens_per_step": larger * tokens_per_step}, keep=False)
-        except Exception as e: big = dict(**best[3], tune=variant_name({**best[3], "tokens_per_step": larger * tokens_per_step}), status=_failure(e, device)); _free(device)
-        rows.append(big)
-        if big.get("status") == "ok": out["best_larger"] = big["tune"]
+        v = {**v, "backend": best_backend() if v["backend"] == "best" else v["backend"],
+             "tokens_per_step": v.get("batch", 1) * tokens_per_step}
+        try: rows.append(one(v))
+        except Exception as e: rows.append(dict(**v, tune=variant_name(v), status=_failure(e, device))); _free(device)
     ok = [r for r in rows if r.get("status") == "ok"]
-    out["fastest"] = max(ok, key=lambda r: r["tokens_per_s"])["tune"]
-    out["model"], out["optimizer"], out["variant"] = best[1], best[2], best[3]     # popped by the caller (not JSON)
+    out = dict(seq_len=S, tokens_per_step=tokens_per_step, rows=rows, best=None,
+               fastest=max(ok, key=lambda r: r["tokens_per_s"])["tune"] if ok else None)
+    if best is not None:
+        out["best"] = variant_name(best[3])
+        out["model"], out["optimizer"], out["variant"] = best[1], best[2], best[3]     # popped by the caller (not JSON)
     return out
 
 # %% ../nbs/11_bench.ipynb #a6dc1327
@@ -552,7 +552,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #cbfdcf4d
+# %% ../nbs/11_bench.ipynb #f1200c10
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -643,8 +643,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
         def tune_part():
             T = P["tune"]
             tdl = min(deadline, time.perf_counter() + T["budget_s"])
-            tn = tune_train(size, T["seq_len"], P["tokens_per_step"], dev, dtype, P["warmup"], P["steps"], T.get("variants"), T["larger"],
-                            seed, peak, tdl, say)
+            tn = tune_train(size, T["seq_len"], P["tokens_per_step"], dev, dtype, P["warmup"], P["steps"], T.get("variants"), seed, peak, tdl, say)
             m, o, v = tn.pop("model", None), tn.pop("optimizer", None), tn.pop("variant", None)
             res["tuning"] = tn
             if m is not None:

@@ -95,7 +95,7 @@ EOF
 
 # the benchmark first (the headline: MFU and tokens/s), capped so that the notebook cells keep 2+ minutes
 HAS_CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
-BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-75} )); if [ "$BL" -gt 400 ]; then BL=400; fi
+BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-90} )); if [ "$BL" -gt 400 ]; then BL=400; fi
 if [ "$HAS_CUDA" != "1" ]; then
   say "bench: NO CUDA DEVICE: the GPU benchmark is skipped; running the tiny CPU benchmark instead, to exercise the path"
   part bench "$BL" "$PY" scripts/bench.py --tiny --device cpu --out "$OUT/bench.json"
