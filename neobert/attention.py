@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['CUDNN_FIRST', 'ATTN_BACKENDS', 'key_mask', 'doc_index', 'eager_attention', 'sdpa_attention', 'flash_attention',
-           'ragged_sdpa', 'cudnn_attention', 'get_attention', 'cu_seqlens_from_lengths']
+__all__ = ['CUDNN_FIRST', 'ATTN_BACKENDS', 'key_mask', 'doc_index', 'eager_attention', 'sdpa_attention', 'flash_varlen_func',
+           'flash_attention', 'ragged_sdpa', 'cudnn_attention', 'get_attention', 'cu_seqlens_from_lengths']
 
 # %% ../nbs/02_attention.ipynb #827650f1
 def key_mask(mask:torch.Tensor|None) -> torch.Tensor|None:
@@ -49,7 +49,7 @@ def _via_docs(fn, q, k, v, cu_seqlens, max_seqlen, need_weights):
     out, w = fn(unpack(q), unpack(k), unpack(v), m[:, None, None, :], None, None, need_weights)
     return out[doc, off].reshape(B, S, H, D), w
 
-# %% ../nbs/02_attention.ipynb #99cc8302
+# %% ../nbs/02_attention.ipynb #2421030e
 def eager_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "Reference attention: explicit softmax(QKᵀ/√d)V in float32, masked keys set to -inf. Can return the weights."
     if cu_seqlens is not None: return _via_docs(eager_attention, q, k, v, cu_seqlens, max_seqlen, need_weights)
@@ -79,9 +79,26 @@ def sdpa_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_we
     out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=m)
     return out.transpose(1, 2), None
 
+_flash_fn = {}      # resolved once (by get_attention), so that traced code never imports
+
+def flash_varlen_func():
+    "flash-attn's varlen kernel: FlashAttention-3 (`flash_attn_interface`, Hopper) when installed, else FlashAttention-2 (`flash_attn`)."
+    if "fn" not in _flash_fn:
+        try: from flash_attn_interface import flash_attn_varlen_func as f3
+        except ImportError: f3 = None
+        if f3 is not None:
+            def fa3(*a):
+                o = f3(*a)
+                return o[0] if isinstance(o, tuple) else o      # some FA3 releases also return the log-sum-exp
+            _flash_fn["fn"], _flash_fn["version"] = fa3, 3
+        else:
+            from flash_attn import flash_attn_varlen_func
+            _flash_fn["fn"], _flash_fn["version"] = flash_attn_varlen_func, 2
+    return _flash_fn["fn"]
+
 def flash_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
-    "flash-attn 2/3 varlen kernels (CUDA, bf16/fp16); padding is removed before the kernel and restored after."
-    from flash_attn import flash_attn_varlen_func
+    "flash-attn 3 or 2 varlen kernels (CUDA, bf16/fp16); padding is removed before the kernel and restored after."
+    flash_attn_varlen_func = flash_varlen_func()
     if need_weights: raise ValueError("attention weights (output_attentions=True) need attn_backend='eager'")
     if not q.is_cuda: raise ValueError("attn_backend='flash' runs on CUDA tensors only; use 'sdpa' on CPU")
     B, S, H, D = q.shape
@@ -131,14 +148,14 @@ def cudnn_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_w
 
 ATTN_BACKENDS = {"sdpa": sdpa_attention, "eager": eager_attention, "flash": flash_attention, "cudnn": cudnn_attention}
 
-# %% ../nbs/02_attention.ipynb #3cfa06f8
+# %% ../nbs/02_attention.ipynb #a5c5d4b9
 def get_attention(name:str):
     "The attention function for backend `name`, checked to be usable here."
     if name not in ATTN_BACKENDS:
         raise ValueError(f"unknown attn_backend {name!r}; choose one of {sorted(ATTN_BACKENDS)}")
     if name == "flash":
-        try: import flash_attn  # noqa: F401
-        except ImportError: raise ImportError("attn_backend='flash' needs the flash-attn package on a CUDA machine: pip install 'neobert[flash]'") from None
+        try: flash_varlen_func()
+        except ImportError: raise ImportError("attn_backend='flash' needs flash-attn (2, or 3 as flash_attn_interface) on a CUDA machine: pip install 'neobert[flash]'") from None
         if not torch.cuda.is_available(): raise RuntimeError("attn_backend='flash' needs a CUDA GPU; use 'sdpa' here")
     if name == "cudnn":
         if not (torch.cuda.is_available() and torch.backends.cudnn.is_available()):
