@@ -223,16 +223,15 @@ def register_auto_classes():
 
 if __name__ == "neobert.model": register_auto_classes()
 
-# %% ../nbs/03_model.ipynb #1879079c
+# %% ../nbs/03_model.ipynb #9900657f
 def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None) -> nn.Module:
-    "Compile a NeoBERT model in place: each block (`blocks`) or the whole forward (`model`)."
+    "Compile a model in place: a NeoBERT model per block (`blocks`) or whole (`model`); any other model whole."
     enc = getattr(model, "model", model)
     if mode not in ("blocks", "model"): raise ValueError(f"compile mode must be 'blocks' or 'model', got {mode!r}")
-    if not hasattr(enc, "transformer_encoder"): raise TypeError(f"compile_model expects a NeoBERT model, got {type(model).__name__}")
     cfg = torch._dynamo.config       # room for the train/eval graphs at a few shapes (the 28 blocks share one cache entry)
     for k in ("recompile_limit", "cache_size_limit"):
         if hasattr(cfg, k): setattr(cfg, k, max(getattr(cfg, k), 64))
-    if mode == "blocks":
+    if mode == "blocks" and hasattr(enc, "transformer_encoder"):
         for b in enc.transformer_encoder: b.compile(dynamic=dynamic)
     else:
         cfg.capture_dynamic_output_shape_ops = True
