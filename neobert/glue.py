@@ -364,7 +364,7 @@ def load_tokenizer_for(src, cfg:Config):
                 if p.is_dir(): raise UserError(f"could not load the tokenizer saved in {p}: {type(e).__name__}: {e}") from None
     return tokenizer_from_section(cfg.tokenizer)
 
-# %% ../nbs/07_glue.ipynb #73c89ed6
+# %% ../nbs/07_glue.ipynb #28792231
 def resolve_checkpoint(path:str) -> str:
     "A model to start from: a model folder or hub id as is; a GLUE run folder -> its best checkpoint; a grid folder -> its best run's."
     p = Path(path).expanduser()
@@ -391,6 +391,7 @@ def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
     labels["problem_type"] = "regression" if task.is_regression else "single_label_classification"
     src = resolve_checkpoint(cfg.glue.transfer_from) if cfg.glue.transfer_from else cfg.model.name_or_path
     info = {"source": src, "missing_keys": [], "unexpected_keys": [], "mismatched_keys": []}
+    torch.manual_seed(cfg.trainer.seed)         # the new head's initial weights depend on trainer.seed only
     if src is None:
         model = NeoBERTForSequenceClassification(NeoBERTConfig(**cfg.model.arch(), **labels))
         info["source"] = "random init (model section)"

@@ -168,3 +168,18 @@ def test_user_errors(ckpt, tmp_path, case):
     r = glue(*args, "--model.name_or_path", ckpt, "--trainer.output_dir", tmp_path/"out")
     assert r.returncode == 2 and want in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert not (tmp_path/"out"/"results.json").exists()
+
+def test_compiled_fine_tuning_matches_eager(ckpt, tmp_path):
+    "trainer.compile in fine-tuning (NeoBERT per block, in place): the eager run's evaluations, float32 rounding aside."
+    tr = write(tmp_path/"train.tsv", [{"sentence": s, "label": y} for s, y in sentiment(96, 6)])
+    dev = write(tmp_path/"dev.tsv", [{"sentence": s, "label": y} for s, y in sentiment(48, 7)])
+    res = {}
+    for name, extra in (("eager", []), ("compiled", ["--trainer.compile", "true"])):
+        r = glue("--config", "configs/glue/sst2.yaml", "--model.name_or_path", ckpt, "--data.train_file", tr, "--data.validation_file", dev,
+                 "--trainer.output_dir", tmp_path/name, "--trainer.num_epochs", "1", *QUICK, *extra)
+        assert r.returncode == 0, r.stderr[-3000:]
+        res[name] = json.loads((tmp_path/name/"results.json").read_text())
+    e, c = ([l for ev in res[k]["evaluations"] for l in (ev["train_loss"], *ev["eval_loss"].values())] for k in ("eager", "compiled"))
+    assert len(e) == len(c) >= 2 and e[0] != e[-1]                          # several evaluations, and training moved the loss
+    assert np.allclose(c, e, rtol=1e-4), (c, e)
+    assert (tmp_path/"compiled"/"best"/"model.safetensors").exists()
