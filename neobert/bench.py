@@ -392,7 +392,7 @@ def variant_name(v:dict) -> str:
     t = v["tokens_per_step"]
     return f"{comp}/{v['backend']}/" + (f"{t // 1024}k" if t % 1024 == 0 else str(t))
 
-# %% ../nbs/11_bench.ipynb #1ea04064
+# %% ../nbs/11_bench.ipynb #2774700a
 KERNEL_CATEGORIES = [
     ("attention", r"flash|fmha|attention|attn|sdpa|cudnn|softmax_backward_data|_efficient"),
     ("cross_entropy", r"log_softmax|nll_loss|cross_entropy|logsumexp"),
@@ -423,6 +423,9 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
     if device.type == "cuda":
         items = [(e.key, e.self_device_time_total) for e in ev if str(getattr(e, "device_type", "")).endswith("CUDA") and e.self_device_time_total > 0]
         what = "GPU kernels, device time"
+        if not items:     # profilers that attribute kernel time to the operators launching them
+            items = [(e.key, e.self_device_time_total) for e in ev if e.self_device_time_total > 0]
+            what = "operators, self device time"
     else:
         items = [(e.key, e.self_cpu_time_total) for e in ev if e.self_cpu_time_total > 0 and not e.key.startswith("ProfilerStep")]
         what = "CPU operators, self time"
@@ -434,13 +437,13 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
                 shares={c: v / tot for c, v in sorted(cats.items(), key=lambda kv: -kv[1])} if tot else {},
                 top=[(k[:120], round(us / 1e3 / steps, 3), categorize(k)) for k, us in sorted(items, key=lambda kv: -kv[1])[:top]])
 
-# %% ../nbs/11_bench.ipynb #07bf24b5
+# %% ../nbs/11_bench.ipynb #f3e06962
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
 
 def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=2, steps:int=5, variants=None,
-               seed:int=0, peak:float=None, deadline:float=None, log=None, profile:bool=True) -> dict:
+               seed:int=0, peak:float=None, deadline:float=None, log=None, profile:bool=True, max_len:int=None) -> dict:
     "Time ours at length `S` for each variant (compile mode, shapes, backend, batch multiple); keep the fastest at the base batch warm."
     say = log or (lambda *a: None)
     variants = TUNE_VARIANTS if variants is None else variants
@@ -454,7 +457,7 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
         if deadline and time.perf_counter() > deadline: say(f"[tune] {name}: skipped (budget)"); return dict(**v, tune=name, status="skipped: time budget spent")
         try: get_attention(v["backend"])
         except Exception as e: say(f"[tune] {name}: skipped ({e})"); return dict(**v, tune=name, status=f"skipped: {e}")
-        m = build_model("neobert", size, S, backend=v["backend"], seed=seed).to(device).train()
+        m = build_model("neobert", size, max_len or S, backend=v["backend"], seed=seed).to(device).train()
         if v.get("compile_mode"): compile_model(m, v["compile_mode"], v.get("dynamic"))
         o = make_optimizer(m, device)
         B = max(1, v["tokens_per_step"] // S)
@@ -552,7 +555,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #f1200c10
+# %% ../nbs/11_bench.ipynb #a6d7dfaa
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -643,7 +646,8 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
         def tune_part():
             T = P["tune"]
             tdl = min(deadline, time.perf_counter() + T["budget_s"])
-            tn = tune_train(size, T["seq_len"], P["tokens_per_step"], dev, dtype, P["warmup"], P["steps"], T.get("variants"), seed, peak, tdl, say)
+            tn = tune_train(size, T["seq_len"], P["tokens_per_step"], dev, dtype, P["warmup"], P["steps"], T.get("variants"), seed, peak, tdl, say,
+                            max_len=max_len)
             m, o, v = tn.pop("model", None), tn.pop("optimizer", None), tn.pop("variant", None)
             res["tuning"] = tn
             if m is not None:
