@@ -88,7 +88,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #5cabc386
+# %% ../nbs/00_config.ipynb #ba84318a
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -116,7 +116,8 @@ class DataConfig:
     shuffle_buffer: int = cfg_field(10000, "Documents in the shuffle buffer (streaming sources).", ge=1)
     long_documents: str = cfg_field("auto", "Documents longer than max_length: split into pieces (each with its own [CLS]/[SEP]) or truncate (the rest is dropped and counted); auto: split when packed, truncate in paper batching.", choices=["auto", "split", "truncate"])
     open_documents: int = cfg_field(32, "Documents read at once; each row takes its pieces at random among them, so one long document does not fill a whole batch.", ge=1)
-    num_workers: int = cfg_field(0, "DataLoader workers.", ge=0)
+    num_workers: int = cfg_field(0, "DataLoader workers (fine-tuning).", ge=0)
+    prefetch_batches: Optional[int] = cfg_field(None, "Pretraining: batches made ahead in a background thread while the model trains (None: one optimizer step's worth; 0: none).", ge=0)
     cache_dir: str = cfg_field(".cache/neobert", "Where prepared corpora and token shards are cached.")
 
 @section("collator")

@@ -507,11 +507,11 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #b7971fc6
+# %% ../nbs/06_train.ipynb #6dce2b91
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
-    from neobert.collator import build_pretraining_stream
+    from neobert.collator import build_pretraining_stream, Prefetcher
     t_begin = time.time()
     tc, test_sw = cfg.trainer, _testing_switches()
     accelerator = make_accelerator(tc, cfg.data.max_length)
@@ -589,14 +589,15 @@ def pretrain(cfg:Config) -> dict:
         nonlocal last_ckpt
         state = dict(ts, step=step, world_size=world, log_steps=tc.log_steps, gradient_accumulation_steps=ga, cpu_threads=threads,
                      tokenizer=tokenizer_fingerprint(tokenizer))
-        last_ckpt = ckm.save(step, lambda d: _save_training_state(d, accelerator, model, optimizer, scheduler, tokenizer, cfg, train_stream, state))
+        last_ckpt = ckm.save(step, lambda d: _save_training_state(d, accelerator, model, optimizer, scheduler, tokenizer, cfg, it, state))
 
     def evaluate(step):
         r = evaluate_mlm(model, val_batches, accelerator)
         logger.log(dict(loss=r["loss"], accuracy=r["accuracy"], perplexity=math.exp(min(r["loss"], 50)), unigram_baseline_loss=baseline), step, "val")
         return r
 
-    step, it = ts["step"], iter(train_stream)
+    # the next batches are made in a thread while the GPU trains; `it.state_dict()` is the position after the last one consumed
+    step, it = ts["step"], Prefetcher(train_stream, ga if cfg.data.prefetch_batches is None else cfg.data.prefetch_batches)
     win = dict(stats=torch.zeros(4, dtype=torch.float64), gn=0.0, n=0, time=0.0)
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and main), desc="pretrain", dynamic_ncols=True, mininterval=1.0)
     last_train_loss, data_sha = None, hashlib.sha256()
@@ -641,7 +642,7 @@ def pretrain(cfg:Config) -> dict:
         bar.close()
         final = evaluate(step)
     finally:
-        bar.close(); logger.close()
+        bar.close(); logger.close(); it.close()
     if last_train_loss is None:
         last_train_loss = next((r["loss"] for r in reversed(logger.history("train"))), None)
     summary = dict(steps=step, tokens=ts["tokens"], final_train_loss=last_train_loss, val_mlm_loss=final["loss"],

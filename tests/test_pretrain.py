@@ -3,7 +3,8 @@
   negative control: the same resume without restoring the data position ends with different weights;
 - 2 CPU processes over gloo (`accelerate launch --multi_gpu --num_processes 2`): disjoint data, identical replicas;
 - a corrupt newest checkpoint is skipped with a warning naming it, and the run resumes from the previous one;
-- trainer.compile gives the eager run's weights (float32 rounding aside) under the same key names."""
+- trainer.compile gives the eager run's weights (float32 rounding aside) under the same key names;
+- making batches ahead in a background thread (data.prefetch_batches) changes nothing, resumes included."""
 import os, sys, json, random, shutil, signal, socket, subprocess
 from pathlib import Path
 import pytest, torch
@@ -16,7 +17,7 @@ TINY = ["--config", "configs/pretrain_tiny.yaml", "--model.hidden_size", "32", "
         "--model.num_attention_heads", "2", "--model.intermediate_size", "64", "--data.max_length", "64",
         "--trainer.batch_size", "4", "--trainer.log_steps", "1", "--trainer.eval_steps", "1000", "--trainer.eval_batches", "2",
         "--trainer.progress", "false", "--scheduler.warmup_steps", "2", "--optimizer.lr", "3e-3",
-        "--trainer.cpu_threads", "1"]
+        "--trainer.cpu_threads", "1", "--data.prefetch_batches", "3"]     # batches made 3 ahead: resume must not skip them
 
 def args(out, steps=STEPS, seed=7):
     return [SCRIPT, *TINY, "--trainer.output_dir", out, "--trainer.max_steps", str(steps), "--trainer.save_steps", str(SAVE),
@@ -77,6 +78,13 @@ def test_corrupt_latest_checkpoint_falls_back(reference, tmp_path):
     assert f"step-{STEPS}" in r.stderr and "corrupt" in r.stderr and "model.safetensors" in r.stderr, r.stderr[-2000:]
     assert f"resumed from {out / 'checkpoints' / f'step-{STEPS - SAVE}'}" in r.stdout, r.stdout[-2000:]
     assert (out / "checkpoints" / f"step-{STEPS + 2}" / "model.safetensors").exists()
+
+def test_prefetching_changes_nothing(reference, tmp_path):
+    "Batches made in the training thread (prefetch 0) or 3 ahead in a background thread: the same weights, bit for bit."
+    out = tmp_path / "no_prefetch"
+    r = run_script(*args(out), "--data.prefetch_batches", "0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert same(weights(out), weights(reference))
 
 def test_compiled_run_matches_eager(reference, tmp_path):
     "trainer.compile (per block, in place): the same checkpoint keys, and weights within float32 rounding of the eager run."
