@@ -517,7 +517,11 @@ def versions() -> dict:
         import neobert; v["neobert"] = getattr(neobert, "__version__", None)
     return v
 
-# %% ../nbs/11_bench.ipynb #13438778
+# %% ../nbs/11_bench.ipynb #6aa8ff27
+def _backend_of(model) -> str:
+    "The attention backend of a model of ours; the peers run SDPA."
+    return getattr(model.config, "attn_backend", None) if isinstance(model, NeoBERTLMHead) else "sdpa"
+
 def _gmean(xs): xs = [x for x in xs if x and x > 0]; return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
 
 def _tps(rows, model, variant="eager", key="tokens_per_s", **match):
@@ -534,7 +538,7 @@ def compute_ratios(res:dict) -> dict:
             p = _tps(rows, peer)
             by = {str(S): ours[S] / p[S] for S in sorted(set(ours) & set(p))}
             out[f"{key}_vs_{peer}"] = _gmean(by.values()); out[f"{key}_vs_{peer}_by_len"] = by
-            comp = _tps(rows, "neobert", "compiled", backend="sdpa")
+            comp = _tps(rows, "neobert", "compiled")            # whichever backend the compiled contender uses
             if comp:
                 byc = {str(S): comp[S] / p[S] for S in sorted(set(comp) & set(p))}
                 out[f"{key}_compiled_vs_{peer}"] = _gmean(byc.values())
@@ -555,7 +559,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #a6d7dfaa
+# %% ../nbs/11_bench.ipynb #502e03a7
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -675,7 +679,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             r = time_interleaved(fns, P["warmup"], P["steps"], dev, deadline, peaks)
             for n in fns:
                 mn, var = variant_of(n)
-                res["train"].append(_row(mn, var, "sdpa", S, B, B * S, r["times"][n], r["warmup_s"].get(n), parts[n], True, peak, peaks.peaks.get(n)))
+                res["train"].append(_row(mn, var, _backend_of(models[n]), S, B, B * S, r["times"][n], r["warmup_s"].get(n), parts[n], True, peak, peaks.peaks.get(n)))
         guard(f"train S={S}", train_len)
 
     # the variable-length corpus: ours packed and padded, peers padded
@@ -726,7 +730,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             r = time_interleaved(fns, P["warmup"], P["steps"], dev, deadline, peaks)
             for n in fns:
                 mn, var = variant_of(n)
-                res["inference"].append(_row(mn, var, "sdpa", S, B, B * S, r["times"][n], r["warmup_s"].get(n), parts[n], False, peak, peaks.peaks.get(n)))
+                res["inference"].append(_row(mn, var, _backend_of(models[n]), S, B, B * S, r["times"][n], r["warmup_s"].get(n), parts[n], False, peak, peaks.peaks.get(n)))
         guard(f"inference S={S}", infer_len)
 
     # peak memory at the longest training length, and what activation checkpointing saves
@@ -771,13 +775,13 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             def backend_part(be=be):
                 try: get_attention(be)
                 except Exception as e:
-                    res["train"].append(dict(model="neobert", variant="eager", backend=be, status=f"skipped: {e}")); return
+                    res["train"].append(dict(model="neobert", variant="eager", backend=be, part="backends", status=f"skipped: {e}")); return
                 S = 1024 if be == "flash" else min(P["train_lens"]); B = max(1, P["tokens_per_step"] // S // (1 if be == "flash" else 4))
                 m = build_model("neobert", size, max_len, backend=be, seed=seed).to(dev).train(); o = make_optimizer(m, dev)
                 fb = fixed_batches(B, S, seed)
                 peaks = _CudaPeaks(dev, lambda n: tensor_bytes(m, o))
                 r = time_interleaved({"x": train_step_fn(m, o, [to_device(fb["packed"], dev)], dev, dtype)}, P["warmup"], P["steps"], dev, deadline, peaks)
-                res["train"].append(_row("neobert", "eager", be, S, B, B * S, r["times"]["x"], r["warmup_s"].get("x"), parts["neobert"], True, peak, peaks.peaks.get("x")))
+                res["train"].append({**_row("neobert", "eager", be, S, B, B * S, r["times"]["x"], r["warmup_s"].get("x"), parts["neobert"], True, peak, peaks.peaks.get("x")), "part": "backends"})
                 del m, o; gc.collect(); torch.cuda.empty_cache()
             guard(f"backend {be}", backend_part)
 
@@ -818,7 +822,7 @@ def save_result(res:dict, out) -> tuple[Path, Path]:
     except Exception as e: res.setdefault("errors", []).append(f"plot: {type(e).__name__}: {e}"); out.write_text(json.dumps(res, indent=1, default=str))
     return out, png
 
-# %% ../nbs/11_bench.ipynb #ffe65403
+# %% ../nbs/11_bench.ipynb #a6b29c89
 def bench_cli(argv=None):
     "Benchmark NeoBERT against ModernBERT and BERT at matched size; write JSON + PNG."
     ap = argparse.ArgumentParser(prog="bench.py", description=bench_cli.__doc__)
@@ -856,7 +860,7 @@ def bench_cli(argv=None):
 
 def summary(res:dict) -> dict:
     "The headline figures of a result, small enough to read at a glance."
-    best = lambda rows, m, v: max((r for r in rows if r.get("status") == "ok" and r["model"] == m and r["variant"] == v and r.get("backend", "sdpa") == "sdpa"),
+    best = lambda rows, m, v: max((r for r in rows if r.get("status") == "ok" and r["model"] == m and r["variant"] == v and r.get("part") != "backends"),
                                   key=lambda r: r.get("mfu") or 0, default=None)
     mem = res.get("memory", {})
     s = dict(preset=res.get("preset"), device=res.get("machine", {}).get("gpu") or res.get("machine", {}).get("device"),

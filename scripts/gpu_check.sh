@@ -129,8 +129,8 @@ s = dict(elapsed_s=elapsed, parts=parts, gpu=env.get("gpu"), torch=env.get("torc
                                             failed=(n.get("failed") or {}).get("error")) for n in nbs.get("notebooks", [])})
 if "ratios" in bench:
     tr = [r for r in bench.get("train", []) if r.get("status") == "ok"]
-    pick = lambda m, v, S, be="sdpa": next((r for r in tr if r["model"] == m and r["variant"] == v and r["seq_len"] == S and r.get("backend") == be), None)
-    s["train_at_1024"] = {f"{m}/{v}": (dict(tokens_per_s=round(r["tokens_per_s"]), mfu=r["mfu"], peak_mem_gb=(r.get("peak_mem_bytes") or 0) / 2**30) if r else None)
+    pick = lambda m, v, S: next((r for r in tr if r["model"] == m and r["variant"] == v and r["seq_len"] == S and r.get("part") != "backends"), None)
+    s["train_at_1024"] = {f"{m}/{v}": (dict(tokens_per_s=round(r["tokens_per_s"]), mfu=r["mfu"], peak_mem_gb=(r.get("peak_mem_bytes") or 0) / 2**30, backend=r.get("backend")) if r else None)
                           for m, v in (("neobert", "compiled"), ("neobert", "eager"), ("modernbert", "eager"), ("bert", "eager"))
                           for r in [pick(m, v, 1024)]}
     s["compiled_variant"] = bench.get("settings", {}).get("compiled_variant")
