@@ -77,6 +77,11 @@ if torch.cuda.is_available():
 try:
     from torch.nn.attention.varlen import varlen_attn; out["varlen_attn"] = True
 except Exception as e: out["varlen_attn"] = f"unavailable: {e}"
+try: out["cudnn"] = torch.backends.cudnn.version(); out["cudnn_sdp_enabled"] = torch.backends.cuda.cudnn_sdp_enabled()
+except Exception as e: out["cudnn"] = f"unavailable: {e}"
+try:
+    import flash_attn_interface; out["flash_attn_3"] = True
+except Exception as e: out["flash_attn_3"] = f"not importable: {type(e).__name__}"
 try: out["nvidia_smi"] = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,clocks.max.sm,power.limit,driver_version", "--format=csv"], capture_output=True, text=True, timeout=20).stdout.strip()
 except Exception as e: out["nvidia_smi"] = f"unavailable: {e}"
 # every module of the package must import here (no datasets/mteb/wandb/gensim/nbdev at import time)
@@ -123,7 +128,8 @@ for item in status.split():
     parts[name] = dict(status="ok" if rc == "0" else "timeout" if rc in ("124", "137") else "skipped" if rc == "skipped" else f"failed rc={rc}", seconds=int(dt))
 env, nbs, bench = load("env.json"), load("notebooks.json"), load("bench.json")
 s = dict(elapsed_s=elapsed, parts=parts, gpu=env.get("gpu"), torch=env.get("torch"), transformers=env.get("transformers"),
-         accelerate=env.get("accelerate"), flash_attn=env.get("flash-attn"), varlen_attn=env.get("varlen_attn"),
+         accelerate=env.get("accelerate"), flash_attn=env.get("flash-attn"), flash_attn_3=env.get("flash_attn_3"), varlen_attn=env.get("varlen_attn"),
+         cudnn=env.get("cudnn"), cudnn_sdp_enabled=env.get("cudnn_sdp_enabled"),
          neobert_imports_failing={k: v for k, v in env.get("neobert_imports", {"?": "env.json missing"}).items() if v != "ok"},
          notebooks={n.get("notebook"): dict(status=n.get("status"), cuda_cells=n.get("cuda_cells"),
                                             failed=(n.get("failed") or {}).get("error")) for n in nbs.get("notebooks", [])})
