@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['CUDNN_FIRST', 'ATTN_BACKENDS', 'key_mask', 'doc_index', 'eager_attention', 'sdpa_attention', 'flash_varlen_func',
-           'flash_attention', 'ragged_sdpa', 'cudnn_attention', 'get_attention', 'cu_seqlens_from_lengths']
+           'flash_attention', 'ragged_sdpa', 'cudnn_attention', 'BackendUnavailable', 'get_attention',
+           'cu_seqlens_from_lengths']
 
 # %% ../nbs/02_attention.ipynb #827650f1
 def key_mask(mask:torch.Tensor|None) -> torch.Tensor|None:
@@ -148,20 +149,24 @@ def cudnn_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_w
 
 ATTN_BACKENDS = {"sdpa": sdpa_attention, "eager": eager_attention, "flash": flash_attention, "cudnn": cudnn_attention}
 
-# %% ../nbs/02_attention.ipynb #a5c5d4b9
+# %% ../nbs/02_attention.ipynb #f8a9864a
+class BackendUnavailable(RuntimeError):
+    "An attention backend that cannot run here (a missing package or GPU): the scripts report it like a config error, without a traceback."
+    user_error = True
+
 def get_attention(name:str):
     "The attention function for backend `name`, checked to be usable here."
     if name not in ATTN_BACKENDS:
-        raise ValueError(f"unknown attn_backend {name!r}; choose one of {sorted(ATTN_BACKENDS)}")
+        raise BackendUnavailable(f"unknown attn_backend {name!r}; choose one of {sorted(ATTN_BACKENDS)}")
     if name == "flash":
         try: flash_varlen_func()
-        except ImportError: raise ImportError("attn_backend='flash' needs flash-attn (2, or 3 as flash_attn_interface) on a CUDA machine: pip install 'neobert[flash]'") from None
-        if not torch.cuda.is_available(): raise RuntimeError("attn_backend='flash' needs a CUDA GPU; use 'sdpa' here")
+        except ImportError: raise BackendUnavailable("attn_backend='flash' needs flash-attn (2, or 3 as flash_attn_interface) on a CUDA machine: pip install 'neobert[flash]'") from None
+        if not torch.cuda.is_available(): raise BackendUnavailable("attn_backend='flash' needs a CUDA GPU; use 'sdpa' here")
     if name == "cudnn":
         if not (torch.cuda.is_available() and torch.backends.cudnn.is_available()):
-            raise RuntimeError("attn_backend='cudnn' needs a CUDA GPU with cuDNN; use 'sdpa' here")
+            raise BackendUnavailable("attn_backend='cudnn' needs a CUDA GPU with cuDNN; use 'sdpa' here")
         if not torch.backends.cuda.cudnn_sdp_enabled():
-            raise RuntimeError("attn_backend='cudnn': cuDNN attention is disabled (torch.backends.cuda.enable_cudnn_sdp(True) turns it on)")
+            raise BackendUnavailable("attn_backend='cudnn': cuDNN attention is disabled (torch.backends.cuda.enable_cudnn_sdp(True) turns it on)")
     return ATTN_BACKENDS[name]
 
 # %% ../nbs/02_attention.ipynb #3c80bb77

@@ -24,17 +24,17 @@ class UserError(Exception):
 class ConfigError(UserError):
     "A bad config file, key, type or value."
 
-# %% ../nbs/00_config.ipynb #bec595e8
+# %% ../nbs/00_config.ipynb #4b21123e
 def user_errors(f):
-    "Decorator for script entry points: a `UserError` becomes `error: <message>` on stderr and exit code 2."
+    "Decorator for script entry points: a `UserError` (or an exception class marked `user_error = True`) becomes `error: <message>` on stderr and exit code 2."
     @functools.wraps(f)
     def _inner(*args, **kwargs):
         try: return f(*args, **kwargs)
-        except UserError as e:
+        except Exception as e:
             from fastcore.script import is_cli
-            if not is_cli(): raise
+            if not (isinstance(e, UserError) or getattr(type(e), "user_error", False)) or not is_cli(): raise
             print(f"error: {e}", file=sys.stderr)
-            sys.exit(e.exit_code)
+            sys.exit(getattr(e, "exit_code", 2))
     return _inner
 
 # %% ../nbs/00_config.ipynb #b7271cde

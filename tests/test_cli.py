@@ -30,3 +30,10 @@ def test_bad_value_exits_2(script):
 def test_unknown_section_exits_2(script):
     r = run_script(script, "--optimiser.lr", "1e-3", timeout=300)
     assert r.returncode == 2 and "did you mean 'optimizer'" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+def test_unavailable_attention_backend_exits_2(tmp_path):
+    "An attention backend this machine cannot run (no GPU here) is a one-line error naming it, before any work."
+    r = run_script(ROOT / "scripts" / "pretrain.py", "--config", "configs/pretrain_tiny.yaml", "--model.attn_backend", "cudnn",
+                   "--trainer.output_dir", tmp_path / "run", timeout=300)
+    assert r.returncode == 2 and "attn_backend='cudnn'" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "run" / "checkpoints").exists()
