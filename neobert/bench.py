@@ -437,14 +437,14 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
                 shares={c: v / tot for c, v in sorted(cats.items(), key=lambda kv: -kv[1])} if tot else {},
                 top=[(k[:120], round(us / 1e3 / steps, 3), categorize(k)) for k, us in sorted(items, key=lambda kv: -kv[1])[:top]])
 
-# %% ../nbs/11_bench.ipynb #f3e06962
+# %% ../nbs/11_bench.ipynb #bbe73029
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
 
 def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=2, steps:int=5, variants=None,
-               seed:int=0, peak:float=None, deadline:float=None, log=None, profile:bool=True, max_len:int=None) -> dict:
-    "Time ours at length `S` for each variant (compile mode, shapes, backend, batch multiple); keep the fastest at the base batch warm."
+               seed:int=0, peak:float=None, deadline:float=None, log=None, profile:bool=True, max_len:int=None, on_row=None) -> dict:
+    "Time ours at length `S` for each variant (compile mode, shapes, backend, batch multiple); keep the fastest at the base batch warm. `on_row(rows)` after each."
     say = log or (lambda *a: None)
     variants = TUNE_VARIANTS if variants is None else variants
     rows, best = [], None           # best: (tokens/s, model, optimizer, variant) at the base batch
@@ -484,6 +484,7 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
              "tokens_per_step": v.get("batch", 1) * tokens_per_step}
         try: rows.append(one(v))
         except Exception as e: rows.append(dict(**v, tune=variant_name(v), status=_failure(e, device))); _free(device)
+        if on_row: on_row(rows)
     ok = [r for r in rows if r.get("status") == "ok"]
     out = dict(seq_len=S, tokens_per_step=tokens_per_step, rows=rows, best=None,
                fastest=max(ok, key=lambda r: r["tokens_per_s"])["tune"] if ok else None)
@@ -559,7 +560,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #502e03a7
+# %% ../nbs/11_bench.ipynb #87cd4521
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -650,8 +651,13 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
         def tune_part():
             T = P["tune"]
             tdl = min(deadline, time.perf_counter() + T["budget_s"])
+            def partial(rows):       # a kill during a long compile keeps the variants already measured
+                res["tuning"] = dict(seq_len=T["seq_len"], tokens_per_step=P["tokens_per_step"], rows=rows, partial=True)
+                if checkpoint:
+                    try: checkpoint(res)
+                    except Exception as e: say(f"[bench] checkpoint failed: {e}")
             tn = tune_train(size, T["seq_len"], P["tokens_per_step"], dev, dtype, P["warmup"], P["steps"], T.get("variants"), seed, peak, tdl, say,
-                            max_len=max_len)
+                            max_len=max_len, on_row=partial)
             m, o, v = tn.pop("model", None), tn.pop("optimizer", None), tn.pop("variant", None)
             res["tuning"] = tn
             if m is not None:

@@ -133,9 +133,10 @@ s = dict(elapsed_s=elapsed, parts=parts, gpu=env.get("gpu"), torch=env.get("torc
          neobert_imports_failing={k: v for k, v in env.get("neobert_imports", {"?": "env.json missing"}).items() if v != "ok"},
          notebooks={n.get("notebook"): dict(status=n.get("status"), cuda_cells=n.get("cuda_cells"),
                                             failed=(n.get("failed") or {}).get("error")) for n in nbs.get("notebooks", [])})
-if "ratios" in bench:
+if "missing" not in bench:      # a partial bench.json (the bench killed at its limit) still has what it measured
     tr = [r for r in bench.get("train", []) if r.get("status") == "ok"]
     pick = lambda m, v, S: next((r for r in tr if r["model"] == m and r["variant"] == v and r["seq_len"] == S and r.get("part") != "backends"), None)
+    s["bench_partial"] = bool(bench.get("partial"))
     s["train_at_1024"] = {f"{m}/{v}": (dict(tokens_per_s=round(r["tokens_per_s"]), mfu=r["mfu"], peak_mem_gb=(r.get("peak_mem_bytes") or 0) / 2**30, backend=r.get("backend")) if r else None)
                           for m, v in (("neobert", "compiled"), ("neobert", "eager"), ("modernbert", "eager"), ("bert", "eager"))
                           for r in [pick(m, v, 1024)]}
@@ -152,11 +153,11 @@ if "ratios" in bench:
     best = max(cands, key=lambda c: c[1]) if cands else (None, None)
     s["best_mfu_at_1024"] = dict(variant=best[0], mfu=best[1])
     s["mfu_target_40pct_met"] = bool(best[1] and best[1] >= 0.40)
-    s["ratios"] = {k: v for k, v in bench["ratios"].items() if not k.endswith("by_len")}
+    s["ratios"] = {k: v for k, v in (bench.get("ratios") or {}).items() if not k.endswith("by_len")}
     s["graph_breaks"] = {k: (v.get("graph_breaks") if isinstance(v, dict) else v) for k, v in bench.get("graph_breaks", {}).items()}
     s["corpus_source"] = bench.get("corpus", {}).get("source")
     s["bench_errors"] = bench.get("errors", [])
-else: s["bench"] = bench.get("missing", "no ratios in bench.json")
+else: s["bench"] = bench["missing"]
 (out / "summary.json").write_text(json.dumps(s, indent=1))
 print(json.dumps(s, indent=1))
 EOF
