@@ -23,8 +23,8 @@ __all__ = ['MARKER', 'PEAK_BF16_TFLOPS', 'SHAPE_KEYS', 'set_seed', 'rng_state', 
            'make_accelerator', 'set_cpu_threads', 'keep_freed_memory', 'NonFiniteError', 'to_device', 'batch_tokens',
            'forward_backward', 'apply_update', 'CorruptCheckpoint', 'CheckpointManager', 'MetricsLogger',
            'model_flops_per_token', 'guess_peak_tflops', 'evaluate_mlm', 'unigram_logprobs', 'unigram_baseline_loss',
-           'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model', 'check_resume', 'plot_curves',
-           'pretrain', 'pretrain_cli']
+           'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model', 'check_resume', 'heldout_texts',
+           'plot_curves', 'pretrain', 'pretrain_cli']
 
 # %% ../nbs/06_train.ipynb #572ad9d8
 def set_seed(seed:int):
@@ -491,7 +491,14 @@ def _load_optimizer(d:Path, accelerator, model, optimizer):
     elif kind == "DEEPSPEED": model.load_checkpoint(str(d / "engine"), load_module_strict=True)
     else: optimizer.load_state_dict(torch.load(d / "optimizer.pt", map_location="cpu", weights_only=True))
 
-# %% ../nbs/06_train.ipynb #9335537e
+# %% ../nbs/06_train.ipynb #f13cdea9
+def heldout_texts(cfg:Config, tokenizer):
+    "Held-out documents as text, for the fill-mask demo; with data.source=pretokenized, decoded from the validation shards."
+    from neobert.data import iter_documents, TokenShards
+    if cfg.data.source != "pretokenized": yield from iter_documents(cfg, "validation"); return
+    ts = TokenShards(cfg.data.pretokenized_dir, "validation")
+    for i in range(len(ts)): yield tokenizer.decode(ts[i][:4 * cfg.data.max_length].tolist())
+
 def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]=None):
     "Save a PNG of train/validation loss against step, with the learning rate on a second axis."
     import matplotlib; matplotlib.use("Agg", force=False)
@@ -507,7 +514,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #6dce2b91
+# %% ../nbs/06_train.ipynb #c6fbfc44
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -666,7 +673,7 @@ def pretrain(cfg:Config) -> dict:
             f"masked-token accuracy {final['accuracy']:.3f}")
         say(f"{step} steps, {ts['tokens']:,} tokens, {summary['tokens_per_second']:,.0f} tokens/s, wall time {summary['wall_time']:.0f}s")
         demo = []
-        for i, t in enumerate(iter_documents(cfg, "validation") if _engine(accelerator) not in ("FSDP", "DEEPSPEED") else []):
+        for i, t in enumerate(heldout_texts(cfg, tokenizer) if _engine(accelerator) not in ("FSDP", "DEEPSPEED") else []):
             if len(demo) >= 4 or i >= 200: break
             if (x := mask_one_word(t, tokenizer, max_tokens=cfg.data.max_length)): demo.append(x)
         if demo:
