@@ -11,12 +11,14 @@ export TOKENIZERS_PARALLELISM ?= false
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 
-.PHONY: readme install pretrain test test-fast check-clean docs gpu-check clean help
+.PHONY: readme install pretrain test test-fast check-clean docs gpu-check gpu-data clean help
 help:
 	@echo "make install   create $(VENV) and install neobert[dev] (CPU torch)"
 	@echo "make pretrain  pretrain the embedded tiny NeoBERT on CPU (configs/pretrain_tiny.yaml)"
 	@echo "make test      notebooks clean + package in sync + nbdev-test + pytest tests/"
 	@echo "make docs      process notebooks for docs; render with Quarto where installed"
+	@echo "make gpu-data  token shards + tokenizer folder for scripts/gpu_check.sh's trainer part (.gpu_data/)"
+	@echo "make gpu-check OUT=dir   the GPU check (on a CUDA machine)"
 
 # Idempotent: re-runs only when pyproject.toml changes or the venv is missing.
 install: $(VENV)/.installed
@@ -54,6 +56,12 @@ docs: install
 
 gpu-check:
 	bash scripts/gpu_check.sh $(OUT)
+
+# what the GPU check's trainer part reads on a machine without datasets/gensim: token shards of the embedded corpus and
+# the tokenizer as a folder (about 3 MB, git-ignored; carry .gpu_data to the GPU machine)
+gpu-data: install
+	$(PY) scripts/prepare_data.py --config configs/pretrain_tiny.yaml --pretokenize --out .gpu_data/shards
+	$(PY) -c "from neobert.config import load_config; from neobert.data import load_tokenizer; load_tokenizer(load_config('configs/pretrain_tiny.yaml', []).tokenizer).save_pretrained('.gpu_data/tokenizer')"
 
 clean:
 	rm -rf _docs _proc .check

@@ -9,6 +9,8 @@
 #   bench     scripts/bench.py --gpu (250M model, bf16): first the compile/attention variants at 1024 with a
 #             kernel-time profile of each (the fastest becomes the compiled contender), then the comparison with
 #             ModernBERT and BERT, the corpus, inference, memory and backends   -> OUT/bench.json, OUT/bench.png
+#   trainer   scripts/pretrain.py, paper config, 40 steps on .gpu_data/ token shards   -> OUT/trainer.json
+#             (`make gpu-data` writes .gpu_data/; skipped without it)
 #   notebooks all code cells of the notebooks that have `#| cuda` cells, in order     -> OUT/notebooks.json
 #   summary   card, MFU, tokens/s, ratios, which parts passed                         -> OUT/summary.json
 # plus OUT/log.txt (everything printed). Total wall time stays under 8 minutes (GPU_CHECK_BUDGET_S, default 470).
@@ -100,7 +102,7 @@ EOF
 
 # the benchmark first (the headline: MFU and tokens/s), capped so that the notebook cells keep 2+ minutes
 HAS_CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
-BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-90} )); if [ "$BL" -gt 400 ]; then BL=400; fi
+BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-160} )); if [ "$BL" -gt 400 ]; then BL=400; fi
 if [ "$HAS_CUDA" != "1" ]; then
   say "bench: NO CUDA DEVICE: the GPU benchmark is skipped; running the tiny CPU benchmark instead, to exercise the path"
   part bench "$BL" "$PY" scripts/bench.py --tiny --device cpu --out "$OUT/bench.json"
@@ -108,6 +110,40 @@ elif [ "$BL" -gt 60 ]; then
   part bench "$BL" "$PY" scripts/bench.py --gpu --out "$OUT/bench.json" --budget-s $(( BL - 40 ))
 else
   say "bench: SKIPPED (time budget spent)"; STATUS="$STATUS bench=skipped:0"
+fi
+
+# the trainer itself (scripts/pretrain.py with the paper config) for 40 steps on the carried token shards: pretraining
+# tokens/s and MFU as a user gets them (compile, prefetching, clipping, logging included), with the bench's fastest backend
+TRAIN_DIR=${GPU_CHECK_TRAIN_DIR:-/tmp/neobert_gpu_check_run}
+# (GPU_CHECK_TRAINER=force runs it without CUDA and GPU_CHECK_TRAINER_ARGS adds overrides: how it is tried on a CPU)
+if { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -f .gpu_data/shards/meta.json ] && [ -f .gpu_data/tokenizer/tokenizer.json ]; then
+  BACKEND=$("$PY" -c "import json,sys; v=(json.load(open(sys.argv[1])).get('settings') or {}).get('compiled_variant') or ''; p=v.split('/'); print(p[2] if len(p) > 2 else 'sdpa')" "$OUT/bench.json" 2>/dev/null || echo sdpa)
+  rm -rf "$TRAIN_DIR"
+  part trainer ${GPU_CHECK_TRAINER_S:-80} "$PY" scripts/pretrain.py --config configs/pretrain_neobert.yaml \
+    --data.source pretokenized --data.pretokenized_dir .gpu_data/shards --tokenizer.name_or_path .gpu_data/tokenizer \
+    --data.batching packed --model.attn_backend "$BACKEND" --trainer.max_steps 40 --trainer.tokens_per_step 32768 \
+    --trainer.log_steps 10 --trainer.eval_steps 100000 --trainer.eval_batches 2 --trainer.save_steps 100000 \
+    --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --wandb.mode disabled ${GPU_CHECK_TRAINER_ARGS:-}
+  timeout -k 5 30 "$PY" - "$TRAIN_DIR" "$OUT/trainer.json" "$BACKEND" >> "$LOG" 2>&1 <<'EOF'
+import json, sys
+from pathlib import Path
+run, out, backend = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+rows = []
+try: rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in l]
+except Exception as e: print("trainer metrics:", e)
+steady = rows[1:] or rows            # the first window holds the compilation
+med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
+t = dict(backend=backend, config="configs/pretrain_neobert.yaml (250M, 1,024 tokens, packed, compiled per block), 32 x 1024 tokens per step",
+         windows=[{k: r.get(k) for k in ("step", "tokens_per_second", "mfu", "loss")} for r in rows],
+         steady_tokens_per_s=med([r["tokens_per_second"] for r in steady if r.get("tokens_per_second")]),
+         steady_mfu=med([r["mfu"] for r in steady if r.get("mfu")]))
+try: t["summary"] = {k: v for k, v in json.loads((run / "summary.json").read_text()).items() if k in ("steps", "tokens", "tokens_per_second", "final_train_loss", "val_mlm_loss")}
+except Exception as e: t["summary"] = f"missing: {e}"
+out.write_text(json.dumps(t, indent=1)); print(json.dumps(t, indent=1))
+EOF
+  rm -rf "$TRAIN_DIR"
+else
+  say "trainer: SKIPPED (needs CUDA and .gpu_data/ from 'make gpu-data')"; STATUS="$STATUS trainer=skipped:0"
 fi
 
 # then every code cell of the notebooks that have `#| cuda` cells, with what is left (minus the summary's margin)
@@ -126,7 +162,7 @@ parts = {}
 for item in status.split():
     name, v = item.split("=", 1); rc, dt = v.split(":")
     parts[name] = dict(status="ok" if rc == "0" else "timeout" if rc in ("124", "137") else "skipped" if rc == "skipped" else f"failed rc={rc}", seconds=int(dt))
-env, nbs, bench = load("env.json"), load("notebooks.json"), load("bench.json")
+env, nbs, bench, trainer = load("env.json"), load("notebooks.json"), load("bench.json"), load("trainer.json")
 s = dict(elapsed_s=elapsed, parts=parts, gpu=env.get("gpu"), torch=env.get("torch"), transformers=env.get("transformers"),
          accelerate=env.get("accelerate"), flash_attn=env.get("flash-attn"), flash_attn_3=env.get("flash_attn_3"), varlen_attn=env.get("varlen_attn"),
          cudnn=env.get("cudnn"), cudnn_sdp_enabled=env.get("cudnn_sdp_enabled"),
@@ -149,6 +185,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     # the best MFU at 1024 of our pretraining step, over the bench's compiled contender and every tuning variant
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
     cands += [(r.get("tune"), r.get("mfu")) for r in tune.get("rows", []) if r.get("status") == "ok" and r.get("seq_len") == 1024]
+    cands += [(f"trainer ({trainer.get('backend')})", trainer.get("steady_mfu"))]
     cands = [c for c in cands if c[1]]
     best = max(cands, key=lambda c: c[1]) if cands else (None, None)
     s["best_mfu_at_1024"] = dict(variant=best[0], mfu=best[1])
@@ -158,6 +195,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     s["corpus_source"] = bench.get("corpus", {}).get("source")
     s["bench_errors"] = bench.get("errors", [])
 else: s["bench"] = bench["missing"]
+s["trainer"] = {k: trainer.get(k) for k in ("backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in trainer}
 (out / "summary.json").write_text(json.dumps(s, indent=1))
 print(json.dumps(s, indent=1))
 EOF
