@@ -23,7 +23,7 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_result', 'save_result',
            'bench_cli', 'summary', 'top_ops']
 
-# %% ../nbs/11_bench.ipynb #443b19d0
+# %% ../nbs/11_bench.ipynb #b6c27b8e
 PRESETS = {
     "tiny":  dict(model=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
                   train_lens=[64, 128], infer_lens=[64, 128], tokens_per_step=256, infer_tokens=512, warmup=1, steps=2,
@@ -34,7 +34,7 @@ PRESETS = {
     "gpu":   dict(model=dict(hidden_size=768, num_hidden_layers=28, num_attention_heads=12, intermediate_size=3072),
                   train_lens=[1024, 512, 2048, 4096], infer_lens=[1024, 512, 2048, 4096, 8192], tokens_per_step=32768,
                   infer_tokens=65536, warmup=2, steps=5, corpus=dict(max_length=1024, batch_size=32, steps=5), budget_s=500,
-                  tune=dict(seq_len=1024, budget_s=200)),
+                  tune=dict(seq_len=1024, budget_s=150)),
 }
 VOCAB, MLM_PROB, PAD, MASK = 30522, 0.2, 0, 103
 
