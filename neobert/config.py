@@ -88,7 +88,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #ba84318a
+# %% ../nbs/00_config.ipynb #1413bc72
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -135,6 +135,7 @@ class OptimizerConfig:
     weight_decay: float = cfg_field(0.1, "Decoupled weight decay.", ge=0)
     no_decay_norms_and_biases: bool = cfg_field(True, "Exclude norm weights and biases from weight decay.")
     max_grad_norm: float = cfg_field(1.0, "Gradient clipping norm (0 disables).", ge=0)
+    fused: bool = cfg_field(True, "torch's fused AdamW kernel (all parameters in one pass, CPU and CUDA); false: the per-tensor-list (foreach) version.")
 
     def __post_init__(self):
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):

@@ -49,7 +49,7 @@ def set_rng_state(st:dict):
     if "cuda" in st and torch.cuda.is_available() and len(st["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(st["cuda"])
 
-# %% ../nbs/06_train.ipynb #8c9bbf39
+# %% ../nbs/06_train.ipynb #97622ad0
 def param_groups(model:torch.nn.Module, weight_decay:float, no_decay_norms_and_biases:bool=True,
                  no_decay:Optional[Callable]=None) -> list[dict]:
     "Split trainable parameters into a decayed group and a no-decay group (1-D params when asked, or `no_decay(name, p)`)."
@@ -67,7 +67,7 @@ def build_optimizer(model:torch.nn.Module, ocfg:OptimizerConfig, no_decay:Option
     if len(ocfg.betas) != 2 or not all(0 <= b < 1 for b in ocfg.betas):
         raise UserError(f"optimizer.betas must be two numbers in [0, 1), got {ocfg.betas}")
     return torch.optim.AdamW(param_groups(model, ocfg.weight_decay, ocfg.no_decay_norms_and_biases, no_decay),
-                             lr=ocfg.lr, betas=tuple(ocfg.betas), eps=ocfg.eps)
+                             lr=ocfg.lr, betas=tuple(ocfg.betas), eps=ocfg.eps, fused=ocfg.fused or None)
 
 # %% ../nbs/06_train.ipynb #f8218c06
 def decay_end(scfg:SchedulerConfig, max_steps:int) -> int:
