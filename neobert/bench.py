@@ -20,8 +20,8 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'synthetic_corpus', 'real_tokens', 'doc_lengths', 'embedded_sections', 'token_lengths', 'article_stats',
            'corpus_batches', 'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved', 'tensor_bytes',
            'cpu_step_peak', 'graph_breaks', 'variant_name', 'categorize', 'profile_step', 'tune_train', 'machine_info',
-           'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_result', 'save_result',
-           'bench_cli', 'summary', 'top_ops']
+           'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning', 'plot_result',
+           'save_result', 'bench_cli', 'summary', 'top_ops']
 
 # %% ../nbs/11_bench.ipynb #b6c27b8e
 PRESETS = {
@@ -560,7 +560,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #87cd4521
+# %% ../nbs/11_bench.ipynb #e4d5c5ea
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -691,32 +691,39 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
     # the variable-length corpus: ours packed and padded, peers padded
     def corpus_part():
         C = P["corpus"]
-        cb = corpus_batches(C["max_length"], C["batch_size"], C["steps"] + 1, corpus, seed)
+        wu = max(3, P["warmup"])      # compiled code meets batches of several shapes (documents per row) before timing
+        cb = corpus_batches(C["max_length"], C["batch_size"], C["steps"] + wu, corpus, seed)
         bat = {k: [to_device(b, dev) for b in cb[k]] for k in ("packed", "padded")}
         lens = {k: [l for b in cb[k] for l in doc_lengths(b)] for k in ("packed", "padded")}
         fns, meta = {}, {}
         for n in models:
             mn, var = variant_of(n)
             for batching in (("packed", "padded") if mn == "neobert" else ("padded",)):
-                # warm-up on the extra first batch (compiled code meets several shapes before timing)
+                # warm-up on the first `wu` batches, timing on the next ones
                 fns[(n, batching)] = train_step_fn(models[n], opts[n], bat[batching], dev, dtype)
                 meta[(n, batching)] = (mn, var, batching)
         peaks = _CudaPeaks(dev, lambda key: tensor_bytes(models[key[0]], opts[key[0]]))
-        r = time_interleaved(fns, max(1, P["warmup"]), C["steps"], dev, deadline, peaks)
+        r = time_interleaved(fns, wu, C["steps"], dev, deadline, peaks)
         rows = []
         for key, (mn, var, batching) in meta.items():
             t = r["times"][key]
             if isinstance(t, str) or not t: rows.append(dict(model=mn, variant=var, batching=batching, status=t or "skipped")); continue
             bs = bat[batching]
-            # the timed steps ran over batches warmup..warmup+len(t)-1 (cycled): count their real tokens
-            idx = [(max(1, P["warmup"]) + i) % len(bs) for i in range(len(t))]
-            real = sum(real_tokens(bs[i]) for i in idx); slots = sum(bs[i]["input_ids"].numel() for i in idx)
+            # the timed steps ran over batches warmup..warmup+len(t)-1 (cycled): count their real tokens. A step taking over 5x
+            # the fastest step's time per slot is a recompilation (compiled code meeting a new shape), not steady-state
+            # work: it is left out, and counted
+            idx = [(wu + i) % len(bs) for i in range(len(t))]
+            per_slot = [x / bs[i]["input_ids"].numel() for x, i in zip(t, idx)]
+            keep = [j for j, x in enumerate(per_slot) if x <= 5 * min(per_slot)]
+            real = sum(real_tokens(bs[idx[j]]) for j in keep); slots = sum(bs[idx[j]]["input_ids"].numel() for j in keep)
+            tk = sum(t[j] for j in keep)
             attn = attention_length(lens[batching])
             fpt = flops_per_token(parts["neobert" if mn == "neobert" else mn], attn, True)
-            rt = real / sum(t)
-            rows.append(dict(model=mn, variant=var, batching=batching, status="ok", steps=len(t), step_s=statistics.median(t), step_s_all=t,
+            rt = real / tk
+            rows.append(dict(model=mn, variant=var, batching=batching, status="ok", steps=len(keep), outlier_steps=len(t) - len(keep),
+                             step_s=statistics.median(t), step_s_all=t,
                              real_tokens=real, slots=slots, padding_fraction=1 - real / slots, real_tokens_per_s=rt,
-                             slot_tokens_per_s=slots / sum(t), attention_length=attn, flops_per_token=fpt,
+                             slot_tokens_per_s=slots / tk, attention_length=attn, flops_per_token=fpt,
                              mfu=fpt * rt / peak if peak else None, peak_mem_bytes=peaks.peaks.get(key)))
         res["corpus"] = dict(source=cb["source"], note=cb["note"], max_length=C["max_length"], batch_size=C["batch_size"],
                              documents_mean_length={k: (sum(v) / len(v) if v else None) for k, v in lens.items()}, rows=rows)
@@ -795,13 +802,31 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
     res["elapsed_s"] = time.perf_counter() - t0
     return res
 
-# %% ../nbs/11_bench.ipynb #5bfcad3a
-def plot_result(res:dict, path=None, figsize=(11, 3.2), dpi=80):
-    "Three panels: training tokens/s, inference tokens/s (log-log, by length) and real tokens/s on the corpus."
+# %% ../nbs/11_bench.ipynb #c1a3647b
+def plot_tuning(ax, tuning:dict):
+    "Stacked bars: each tuning variant's step time by kind of work (from its profile), labelled with tokens/s and MFU."
+    rows = [r for r in tuning.get("rows", []) if r.get("status") == "ok" and isinstance(r.get("profile"), dict) and r["profile"].get("categories_ms")]
+    cats = [c for c, _ in KERNEL_CATEGORIES] + ["other"]
+    left = [0.0] * len(rows)
+    for k, c in enumerate(cats):
+        # per token, so that variants with a larger batch compare fairly: ms per 1k tokens
+        w = [r["profile"]["categories_ms"].get(c, 0.0) * 1024 / r["tokens_per_step"] for r in rows]
+        if any(w): ax.barh(range(len(rows)), w, left=left, color=f"C{k}", label=c)
+        left = [a + b for a, b in zip(left, w)]
+    for i, r in enumerate(rows):
+        ax.text(left[i], i, f" {r['tokens_per_s'] / 1e3:,.0f}k tok/s" + (f", {r['mfu']:.0%}" if r.get("mfu") else ""), va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [r["tune"] for r in rows], fontsize=7); ax.invert_yaxis()
+    ax.set_xlim(0, 1.6 * max(left, default=1))
+    ax.set(xlabel="profiled ms per 1k tokens", title=f"tuning at {tuning.get('seq_len')} tokens"); ax.legend(fontsize=6, loc="lower right", ncol=2)
+
+def plot_result(res:dict, path=None, figsize=None, dpi=80):
+    "Training tokens/s, inference tokens/s (log-log, by length), real tokens/s on the corpus, and the tuning variants' profiles when there are any."
     import matplotlib
     if path is not None: matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, 3, figsize=figsize, dpi=dpi)
+    tuned = any(r.get("status") == "ok" for r in (res.get("tuning") or {}).get("rows", []))
+    fig, axs = plt.subplots(1, 4 if tuned else 3, figsize=figsize or ((15, 3.2) if tuned else (11, 3.2)), dpi=dpi)
+    if tuned: plot_tuning(axs[3], res["tuning"])
     for ax, sec, title in ((axs[0], "train", "training (fwd+bwd+opt)"), (axs[1], "inference", "embedding inference")):
         keys = sorted({(r["model"], r["variant"], r["backend"]) for r in res.get(sec, []) if r.get("status") == "ok"})
         for mn, var, be in keys:
