@@ -50,7 +50,7 @@ def _via_docs(fn, q, k, v, cu_seqlens, max_seqlen, need_weights):
     out, w = fn(unpack(q), unpack(k), unpack(v), m[:, None, None, :], None, None, need_weights)
     return out[doc, off].reshape(B, S, H, D), w
 
-# %% ../nbs/02_attention.ipynb #2421030e
+# %% ../nbs/02_attention.ipynb #474247e0
 def eager_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "Reference attention: explicit softmax(QKᵀ/√d)V in float32, masked keys set to -inf. Can return the weights."
     if cu_seqlens is not None: return _via_docs(eager_attention, q, k, v, cu_seqlens, max_seqlen, need_weights)
@@ -91,10 +91,10 @@ def flash_varlen_func():
             def fa3(*a):
                 o = f3(*a)
                 return o[0] if isinstance(o, tuple) else o      # some FA3 releases also return the log-sum-exp
-            _flash_fn["fn"], _flash_fn["version"] = fa3, 3
+            _flash_fn["fn"] = fa3
         else:
             from flash_attn import flash_attn_varlen_func
-            _flash_fn["fn"], _flash_fn["version"] = flash_attn_varlen_func, 2
+            _flash_fn["fn"] = flash_attn_varlen_func
     return _flash_fn["fn"]
 
 def flash_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):

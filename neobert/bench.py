@@ -21,7 +21,7 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'corpus_batches', 'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved', 'tensor_bytes',
            'cpu_step_peak', 'graph_breaks', 'variant_name', 'categorize', 'profile_step', 'tune_train', 'machine_info',
            'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning', 'plot_result',
-           'save_result', 'bench_cli', 'summary', 'top_ops']
+           'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops']
 
 # %% ../nbs/11_bench.ipynb #b6c27b8e
 PRESETS = {
@@ -392,7 +392,7 @@ def variant_name(v:dict) -> str:
     t = v["tokens_per_step"]
     return f"{comp}/{v['backend']}/" + (f"{t // 1024}k" if t % 1024 == 0 else str(t))
 
-# %% ../nbs/11_bench.ipynb #2774700a
+# %% ../nbs/11_bench.ipynb #cafe68ef
 KERNEL_CATEGORIES = [
     ("attention", r"flash|fmha|attention|attn|sdpa|cudnn|softmax_backward_data|_efficient"),
     ("cross_entropy", r"log_softmax|nll_loss|cross_entropy|logsumexp"),
@@ -429,15 +429,15 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
     else:
         items = [(e.key, e.self_cpu_time_total) for e in ev if e.self_cpu_time_total > 0 and not e.key.startswith("ProfilerStep")]
         what = "CPU operators, self time"
+    items = sorted(((k, us / 1e3 / steps, categorize(k)) for k, us in items), key=lambda x: -x[1])      # (name, ms per step, category)
     cats = {}
-    for k, us in items: cats[categorize(k)] = cats.get(categorize(k), 0.0) + us / 1e3 / steps
-    tot = sum(cats.values())
-    return dict(what=what, steps=steps, total_ms=tot, profiled_wall_ms=wall * 1e3,
-                categories_ms=dict(sorted(cats.items(), key=lambda kv: -kv[1])),
-                shares={c: v / tot for c, v in sorted(cats.items(), key=lambda kv: -kv[1])} if tot else {},
-                top=[(k[:120], round(us / 1e3 / steps, 3), categorize(k)) for k, us in sorted(items, key=lambda kv: -kv[1])[:top]])
+    for _, ms, c in items: cats[c] = cats.get(c, 0.0) + ms
+    cats = dict(sorted(cats.items(), key=lambda kv: -kv[1])); tot = sum(cats.values())
+    return dict(what=what, steps=steps, total_ms=tot, profiled_wall_ms=wall * 1e3, categories_ms=cats,
+                shares={c: v / tot for c, v in cats.items()} if tot else {},
+                top=[(k[:120], round(ms, 3), c) for k, ms, c in items[:top]])
 
-# %% ../nbs/11_bench.ipynb #bbe73029
+# %% ../nbs/11_bench.ipynb #b26e3b07
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
@@ -474,10 +474,8 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
             except Exception as e: row["profile"] = dict(error=f"{type(e).__name__}: {str(e)[:300]}")
         say(f"[tune] {name}: " + (f"{row['tokens_per_s']:,.0f} tokens/s" + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else "") if row["status"] == "ok" else row["status"]))
         if v.get("batch", 1) == 1 and row["status"] == "ok" and (best is None or row["tokens_per_s"] > best[0]):
-            if best is not None: best = None; _free(device)       # drop the previous best before keeping this one
-            best = (row["tokens_per_s"], m, o, v)
-        else: del m, o
-        _free(device)
+            best = (row["tokens_per_s"], m, o, v)                 # the previous best (if any) is released here
+        del m, o; _free(device)
         return row
     for v in variants:
         v = {**v, "backend": best_backend() if v["backend"] == "best" else v["backend"],
@@ -518,10 +516,10 @@ def versions() -> dict:
         import neobert; v["neobert"] = getattr(neobert, "__version__", None)
     return v
 
-# %% ../nbs/11_bench.ipynb #6aa8ff27
+# %% ../nbs/11_bench.ipynb #3fc0b8da
 def _backend_of(model) -> str:
     "The attention backend of a model of ours; the peers run SDPA."
-    return getattr(model.config, "attn_backend", None) if isinstance(model, NeoBERTLMHead) else "sdpa"
+    return model.config.attn_backend if isinstance(model, NeoBERTLMHead) else "sdpa"
 
 def _gmean(xs): xs = [x for x in xs if x and x > 0]; return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
 
@@ -560,7 +558,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #e4d5c5ea
+# %% ../nbs/11_bench.ipynb #e0ee04dd
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -662,17 +660,28 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             res["tuning"] = tn
             if m is not None:
                 models["neobert+compiled"], opts["neobert+compiled"] = m, o
-                parts["neobert+compiled"] = parts["neobert"]; res["settings"]["compiled_variant"] = tn["best"]
+                parts["neobert+compiled"] = parts["neobert"]
+                res["settings"].update(compiled_variant=tn["best"], compiled_backend=v["backend"])
         guard("tune", tune_part)
     if do_compile and "neobert+compiled" not in models:
         def twin():
             m = build_model("neobert", size, max_len, seed=seed).to(dev).train()
             models["neobert+compiled"], opts["neobert+compiled"] = compile_model(m, compile_mode, dynamic), make_optimizer(m, dev)
             parts["neobert+compiled"] = parts["neobert"]
-            res["settings"]["compiled_variant"] = variant_name(dict(compile_mode=compile_mode, dynamic=dynamic, backend="sdpa", tokens_per_step=P["tokens_per_step"]))
+            res["settings"].update(compiled_variant=variant_name(dict(compile_mode=compile_mode, dynamic=dynamic, backend="sdpa", tokens_per_step=P["tokens_per_step"])),
+                                   compiled_backend="sdpa")
         guard("compile", twin)
 
     def variant_of(n): return ("neobert", "compiled") if n == "neobert+compiled" else (n, "eager")
+
+    def time_all(section, fns, S, B, state):
+        "Time every contender's fn interleaved at length S, batch B; append one row each to res[section]."
+        peaks = _CudaPeaks(dev, state)
+        r = time_interleaved(fns, P["warmup"], P["steps"], dev, deadline, peaks)
+        for n in fns:
+            mn, var = variant_of(n)
+            res[section].append(_row(mn, var, _backend_of(models[n]), S, B, B * S, r["times"][n], r["warmup_s"].get(n), parts[n],
+                                     section == "train", peak, peaks.peaks.get(n)))
 
     # fixed-length training, interleaved per length
     for S in P["train_lens"]:
@@ -681,11 +690,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             fb = fixed_batches(B, S, seed)
             batches = {"packed": [to_device(fb["packed"], dev)], "padded": [to_device(fb["padded"], dev)]}
             fns = {n: train_step_fn(models[n], opts[n], batches["packed" if n.startswith("neobert") else "padded"], dev, dtype) for n in models}
-            peaks = _CudaPeaks(dev, lambda n: tensor_bytes(models[n], opts[n]))
-            r = time_interleaved(fns, P["warmup"], P["steps"], dev, deadline, peaks)
-            for n in fns:
-                mn, var = variant_of(n)
-                res["train"].append(_row(mn, var, _backend_of(models[n]), S, B, B * S, r["times"][n], r["warmup_s"].get(n), parts[n], True, peak, peaks.peaks.get(n)))
+            time_all("train", fns, S, B, lambda n: tensor_bytes(models[n], opts[n]))
         guard(f"train S={S}", train_len)
 
     # the variable-length corpus: ours packed and padded, peers padded
@@ -713,9 +718,10 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             # the fastest step's time per slot is a recompilation (compiled code meeting a new shape), not steady-state
             # work: it is left out, and counted
             idx = [(wu + i) % len(bs) for i in range(len(t))]
-            per_slot = [x / bs[i]["input_ids"].numel() for x, i in zip(t, idx)]
+            n_slots = [bs[i]["input_ids"].numel() for i in idx]
+            per_slot = [x / n for x, n in zip(t, n_slots)]
             keep = [j for j, x in enumerate(per_slot) if x <= 5 * min(per_slot)]
-            real = sum(real_tokens(bs[idx[j]]) for j in keep); slots = sum(bs[idx[j]]["input_ids"].numel() for j in keep)
+            real = sum(real_tokens(bs[idx[j]]) for j in keep); slots = sum(n_slots[j] for j in keep)
             tk = sum(t[j] for j in keep)
             attn = attention_length(lens[batching])
             fpt = flops_per_token(parts["neobert" if mn == "neobert" else mn], attn, True)
@@ -739,11 +745,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             fb = fixed_batches(B, S, seed)["padded"]
             batch = to_device(dict(input_ids=fb["input_ids"], attention_mask=fb["attention_mask"]), dev)
             fns = {n: infer_fn(models[n].model if n.startswith("neobert") else models[n].base_model, batch, dev, dtype) for n in models}
-            peaks = _CudaPeaks(dev, lambda n: tensor_bytes(models[n]))
-            r = time_interleaved(fns, P["warmup"], P["steps"], dev, deadline, peaks)
-            for n in fns:
-                mn, var = variant_of(n)
-                res["inference"].append(_row(mn, var, _backend_of(models[n]), S, B, B * S, r["times"][n], r["warmup_s"].get(n), parts[n], False, peak, peaks.peaks.get(n)))
+            time_all("inference", fns, S, B, lambda n: tensor_bytes(models[n]))
         guard(f"inference S={S}", infer_len)
 
     # peak memory at the longest training length, and what activation checkpointing saves
@@ -853,7 +855,7 @@ def save_result(res:dict, out) -> tuple[Path, Path]:
     except Exception as e: res.setdefault("errors", []).append(f"plot: {type(e).__name__}: {e}"); out.write_text(json.dumps(res, indent=1, default=str))
     return out, png
 
-# %% ../nbs/11_bench.ipynb #a6b29c89
+# %% ../nbs/11_bench.ipynb #83915c2f
 def bench_cli(argv=None):
     "Benchmark NeoBERT against ModernBERT and BERT at matched size; write JSON + PNG."
     ap = argparse.ArgumentParser(prog="bench.py", description=bench_cli.__doc__)
@@ -908,12 +910,19 @@ def summary(res:dict) -> dict:
         if b: s[f"best_mfu_{m}_{v}"] = dict(seq_len=b["seq_len"], mfu=b["mfu"], tokens_per_s=round(b["tokens_per_s"]))
     tu = res.get("tuning") or {}
     if tu.get("rows"):
-        s["tuning"] = {r["tune"]: (dict(tokens_per_s=round(r["tokens_per_s"]), mfu=r.get("mfu"), peak_mem_gb=round(r["peak_mem_bytes"] / 2**30, 1) if r.get("peak_mem_bytes") else None,
-                                        busy=(r.get("profile") or {}).get("busy_fraction"),
-                                        ms=({k: round(x, 1) for k, x in (r.get("profile") or {}).get("categories_ms", {}).items()}))
-                                   if r.get("status") == "ok" else r.get("status")) for r in tu["rows"]}
+        s["tuning"] = tuning_summary(tu)
         s["tuning_fastest"] = tu.get("fastest"); s["compiled_variant"] = res.get("settings", {}).get("compiled_variant")
     return s
+
+def tuning_summary(tuning:dict) -> dict:
+    "Per tuning variant: tokens/s, MFU, peak memory, GPU-busy fraction and profiled ms per step by kind of work (or its status)."
+    def one(r):
+        if r.get("status") != "ok": return r.get("status")
+        pr = r.get("profile") or {}
+        return dict(tokens_per_s=round(r["tokens_per_s"]), mfu=r.get("mfu"), busy=pr.get("busy_fraction"),
+                    peak_mem_gb=round(r["peak_mem_bytes"] / 2**30, 1) if r.get("peak_mem_bytes") else None,
+                    ms_per_step={k: round(x, 1) for k, x in pr.get("categories_ms", {}).items()})
+    return {r.get("tune"): one(r) for r in tuning.get("rows", [])}
 
 # %% ../nbs/11_bench.ipynb #344232a7
 def top_ops(fn, n:int=8) -> list[tuple[str, float]]:

@@ -117,7 +117,7 @@ fi
 TRAIN_DIR=${GPU_CHECK_TRAIN_DIR:-/tmp/neobert_gpu_check_run}
 # (GPU_CHECK_TRAINER=force runs it without CUDA and GPU_CHECK_TRAINER_ARGS adds overrides: how it is tried on a CPU)
 if { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -f .gpu_data/shards/meta.json ] && [ -f .gpu_data/tokenizer/tokenizer.json ]; then
-  BACKEND=$("$PY" -c "import json,sys; v=(json.load(open(sys.argv[1])).get('settings') or {}).get('compiled_variant') or ''; p=v.split('/'); print(p[2] if len(p) > 2 else 'sdpa')" "$OUT/bench.json" 2>/dev/null || echo sdpa)
+  BACKEND=$("$PY" -c "import json,sys; print((json.load(open(sys.argv[1])).get('settings') or {}).get('compiled_backend') or 'sdpa')" "$OUT/bench.json" 2>/dev/null || echo sdpa)
   rm -rf "$TRAIN_DIR"
   part trainer ${GPU_CHECK_TRAINER_S:-80} "$PY" scripts/pretrain.py --config configs/pretrain_neobert.yaml \
     --data.source pretokenized --data.pretokenized_dir .gpu_data/shards --tokenizer.name_or_path .gpu_data/tokenizer \
@@ -178,10 +178,10 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
                           for r in [pick(m, v, 1024)]}
     s["compiled_variant"] = bench.get("settings", {}).get("compiled_variant")
     tune = bench.get("tuning") or {}
-    s["tuning"] = {r.get("tune"): (dict(tokens_per_s=round(r["tokens_per_s"]), mfu=r.get("mfu"), peak_mem_gb=round(r["peak_mem_bytes"] / 2**30, 1) if r.get("peak_mem_bytes") else None,
-                                        busy=(r.get("profile") or {}).get("busy_fraction"),
-                                        ms_per_step={k: round(v, 1) for k, v in (r.get("profile") or {}).get("categories_ms", {}).items()})
-                                   if r.get("status") == "ok" else r.get("status")) for r in tune.get("rows", [])}
+    try:
+        from neobert.bench import tuning_summary
+        s["tuning"] = tuning_summary(tune)
+    except Exception as e: s["tuning"] = f"not summarised ({type(e).__name__}: {e}); see bench.json"
     # the best MFU at 1024 of our pretraining step, over the bench's compiled contender and every tuning variant
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
     cands += [(r.get("tune"), r.get("mfu")) for r in tune.get("rows", []) if r.get("status") == "ok" and r.get("seq_len") == 1024]
