@@ -10,8 +10,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['CUDNN_FIRST', 'ATTN_BACKENDS', 'key_mask', 'doc_index', 'eager_attention', 'sdpa_attention', 'flash_varlen_func',
-           'flash_attention', 'ragged_sdpa', 'cudnn_attention', 'BackendUnavailable', 'get_attention',
-           'cu_seqlens_from_lengths']
+           'flash_attention', 'cudnn_attention', 'BackendUnavailable', 'get_attention', 'cu_seqlens_from_lengths']
 
 # %% ../nbs/02_attention.ipynb #827650f1
 def key_mask(mask:torch.Tensor|None) -> torch.Tensor|None:
@@ -50,7 +49,7 @@ def _via_docs(fn, q, k, v, cu_seqlens, max_seqlen, need_weights):
     out, w = fn(unpack(q), unpack(k), unpack(v), m[:, None, None, :], None, None, need_weights)
     return out[doc, off].reshape(B, S, H, D), w
 
-# %% ../nbs/02_attention.ipynb #474247e0
+# %% ../nbs/02_attention.ipynb #f547d6df
 def eager_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "Reference attention: explicit softmax(QKᵀ/√d)V in float32, masked keys set to -inf. Can return the weights."
     if cu_seqlens is not None: return _via_docs(eager_attention, q, k, v, cu_seqlens, max_seqlen, need_weights)
@@ -121,18 +120,8 @@ from torch.nn.attention import sdpa_kernel, SDPBackend
 
 CUDNN_FIRST = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
-def ragged_sdpa(q, k, v, cu_seqlens, max_seqlen, backends):
-    "Packed (B, S, H, D) documents as one jagged batch (nested tensors, no padding) through SDPA restricted to `backends`."
-    B, S, H, D = q.shape
-    off = cu_seqlens.to(torch.int64)
-    # jagged SDPA needs each input contiguous (v is a strided slice of the fused qkv projection: one copy)
-    nt = [torch.nested.nested_tensor_from_jagged(t.reshape(B * S, H, D).contiguous(), offsets=off, max_seqlen=max_seqlen).transpose(1, 2)
-          for t in (q, k, v)]                                                   # each (docs, H, ragged, D)
-    with sdpa_kernel(backends): out = F.scaled_dot_product_attention(*nt)
-    return out.transpose(1, 2).values().reshape(B, S, H, D)
-
 def cudnn_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
-    "cuDNN's fused attention kernels: SDPA with cuDNN first in line; packed rows as one jagged batch through cuDNN's ragged kernel."
+    "cuDNN's fused kernel for dense rows without padding (SDPA with cuDNN first in line); padded and packed rows as `sdpa_attention`."
     if need_weights: raise ValueError("attention weights (output_attentions=True) need attn_backend='eager'")
     B, S, H, D = q.shape
     if cu_seqlens is not None:
@@ -140,11 +129,10 @@ def cudnn_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_w
         if n_docs * max_seqlen == B * S:   # every document fills max_seqlen slots: an ordinary dense batch (a shape check, no sync)
             out, _ = cudnn_attention(*(t.reshape(n_docs, max_seqlen, H, D) for t in (q, k, v)))
             return out.reshape(B, S, H, D), None
-        only = [SDPBackend.CUDNN_ATTENTION] if q.is_cuda else [SDPBackend.MATH]   # MATH: CPU tests of the plumbing
-        return ragged_sdpa(q, k, v, cu_seqlens, max_seqlen, only), None
-    m = (key_mask(mask) if mask.dim() == 2 else mask) if mask is not None else None
+        return sdpa_attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max_seqlen)   # torch's varlen kernel (see below)
+    if mask is not None: return sdpa_attention(q, k, v, mask)                          # cuDNN + mask: NaN gradients in torch 2.11
     with sdpa_kernel(CUDNN_FIRST, set_priority=True):
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=m)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
     return out.transpose(1, 2), None
 
 ATTN_BACKENDS = {"sdpa": sdpa_attention, "eager": eager_attention, "flash": flash_attention, "cudnn": cudnn_attention}

@@ -14,6 +14,8 @@
 #   notebooks all code cells of the notebooks that have `#| cuda` cells, in order     -> OUT/notebooks.json
 #   summary   card, MFU, tokens/s, ratios, which parts passed                         -> OUT/summary.json
 # plus OUT/log.txt (everything printed). Total wall time stays under 8 minutes (GPU_CHECK_BUDGET_S, default 470).
+# GPU_CHECK_PARTS (default "bench trainer notebooks") picks parts for a shorter re-check; GPU_CHECK_TRAINER_BACKENDS
+# (default: the bench's fastest compiled backend, else sdpa) runs the trainer once per backend listed.
 set -u
 OUT=${1:?usage: bash scripts/gpu_check.sh OUT_DIR}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,6 +32,8 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export MPLBACKEND=Agg HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled \
        TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 STATUS=""     # "name=rc:seconds" for the summary
+PARTS=" ${GPU_CHECK_PARTS:-bench trainer notebooks} "
+want() { case "$PARTS" in *" $1 "*) return 0;; *) say "$1: not asked for (GPU_CHECK_PARTS)"; return 1;; esac; }
 
 say() { echo "[gpu_check $(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
@@ -103,7 +107,8 @@ EOF
 # the benchmark first (the headline: MFU and tokens/s), capped so that the notebook cells keep 2+ minutes
 HAS_CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
 BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-160} )); if [ "$BL" -gt 400 ]; then BL=400; fi
-if [ "$HAS_CUDA" != "1" ]; then
+if ! want bench; then :
+elif [ "$HAS_CUDA" != "1" ]; then
   say "bench: NO CUDA DEVICE: the GPU benchmark is skipped; running the tiny CPU benchmark instead, to exercise the path"
   part bench "$BL" "$PY" scripts/bench.py --tiny --device cpu --out "$OUT/bench.json"
 elif [ "$BL" -gt 60 ]; then
@@ -116,14 +121,18 @@ fi
 # tokens/s and MFU as a user gets them (compile, prefetching, clipping, logging included), with the bench's fastest backend
 TRAIN_DIR=${GPU_CHECK_TRAIN_DIR:-/tmp/neobert_gpu_check_run}
 # (GPU_CHECK_TRAINER=force runs it without CUDA and GPU_CHECK_TRAINER_ARGS adds overrides: how it is tried on a CPU)
-if { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -f .gpu_data/shards/meta.json ] && [ -f .gpu_data/tokenizer/tokenizer.json ]; then
-  BACKEND=$("$PY" -c "import json,sys; print((json.load(open(sys.argv[1])).get('settings') or {}).get('compiled_backend') or 'sdpa')" "$OUT/bench.json" 2>/dev/null || echo sdpa)
+if ! want trainer; then :
+elif { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -f .gpu_data/shards/meta.json ] && [ -f .gpu_data/tokenizer/tokenizer.json ]; then
+  BACKENDS=${GPU_CHECK_TRAINER_BACKENDS:-$("$PY" -c "import json,sys; print((json.load(open(sys.argv[1])).get('settings') or {}).get('compiled_backend') or 'sdpa')" "$OUT/bench.json" 2>/dev/null || echo sdpa)}
+  rm -f "$OUT/trainer.json"
+  for BACKEND in $BACKENDS; do
   rm -rf "$TRAIN_DIR"
-  part trainer ${GPU_CHECK_TRAINER_S:-80} "$PY" scripts/pretrain.py --config configs/pretrain_neobert.yaml \
+  part "trainer_$BACKEND" ${GPU_CHECK_TRAINER_S:-80} "$PY" scripts/pretrain.py --config configs/pretrain_neobert.yaml \
     --data.source pretokenized --data.pretokenized_dir .gpu_data/shards --tokenizer.name_or_path .gpu_data/tokenizer \
     --data.batching packed --model.attn_backend "$BACKEND" --trainer.max_steps 40 --trainer.tokens_per_step 32768 \
     --trainer.log_steps 10 --trainer.eval_steps 100000 --trainer.eval_batches 2 --trainer.save_steps 100000 \
     --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --wandb.mode disabled ${GPU_CHECK_TRAINER_ARGS:-}
+  # trainer.json: one entry per backend under "runs"; its top level is the first backend's (the bench's choice)
   timeout -k 5 30 "$PY" - "$TRAIN_DIR" "$OUT/trainer.json" "$BACKEND" >> "$LOG" 2>&1 <<'EOF'
 import json, sys
 from pathlib import Path
@@ -139,8 +148,12 @@ t = dict(backend=backend, config="configs/pretrain_neobert.yaml (250M, 1,024 tok
          steady_mfu=med([r["mfu"] for r in steady if r.get("mfu")]))
 try: t["summary"] = {k: v for k, v in json.loads((run / "summary.json").read_text()).items() if k in ("steps", "tokens", "tokens_per_second", "final_train_loss", "val_mlm_loss")}
 except Exception as e: t["summary"] = f"missing: {e}"
-out.write_text(json.dumps(t, indent=1)); print(json.dumps(t, indent=1))
+try: res = json.loads(out.read_text())
+except Exception: res = dict(t, runs=[])
+res["runs"].append(t)
+out.write_text(json.dumps(res, indent=1)); print(json.dumps(t, indent=1))
 EOF
+  done
   rm -rf "$TRAIN_DIR"
 else
   say "trainer: SKIPPED (needs CUDA and .gpu_data/ from 'make gpu-data')"; STATUS="$STATUS trainer=skipped:0"
@@ -148,7 +161,7 @@ fi
 
 # then every code cell of the notebooks that have `#| cuda` cells, with what is left (minus the summary's margin)
 # GPU_CHECK_NOTEBOOKS narrows the list (e.g. when a notebook needs packages that are not installed there).
-part notebooks $(( $(left) - 15 )) "$PY" scripts/run_nb_cells.py ${GPU_CHECK_NOTEBOOKS:---cuda-notebooks} --timeout 150 --out "$OUT/notebooks.json"
+want notebooks && part notebooks $(( $(left) - 15 )) "$PY" scripts/run_nb_cells.py ${GPU_CHECK_NOTEBOOKS:---cuda-notebooks} --timeout 150 --out "$OUT/notebooks.json"
 
 say "summary"   # always runs, whatever the budget
 timeout -k 5 30 "$PY" - "$OUT" "$STATUS" "$(( $(date +%s) - START ))" >> "$LOG" 2>&1 <<'EOF'
@@ -185,7 +198,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     # the best MFU at 1024 of our pretraining step, over the bench's compiled contender and every tuning variant
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
     cands += [(r.get("tune"), r.get("mfu")) for r in tune.get("rows", []) if r.get("status") == "ok" and r.get("seq_len") == 1024]
-    cands += [(f"trainer ({trainer.get('backend')})", trainer.get("steady_mfu"))]
+    cands += [(f"trainer ({r.get('backend')})", r.get("steady_mfu")) for r in trainer.get("runs", [trainer])]
     cands = [c for c in cands if c[1]]
     best = max(cands, key=lambda c: c[1]) if cands else (None, None)
     s["best_mfu_at_1024"] = dict(variant=best[0], mfu=best[1])
@@ -196,6 +209,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     s["bench_errors"] = bench.get("errors", [])
 else: s["bench"] = bench["missing"]
 s["trainer"] = {k: trainer.get(k) for k in ("backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in trainer}
+s["trainer_runs"] = {r.get("backend"): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu")) for r in trainer.get("runs", [])}
 (out / "summary.json").write_text(json.dumps(s, indent=1))
 print(json.dumps(s, indent=1))
 EOF
