@@ -23,7 +23,7 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning', 'plot_result',
            'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops']
 
-# %% ../nbs/11_bench.ipynb #b6c27b8e
+# %% ../nbs/11_bench.ipynb #07524ea4
 PRESETS = {
     "tiny":  dict(model=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
                   train_lens=[64, 128], infer_lens=[64, 128], tokens_per_step=256, infer_tokens=512, warmup=1, steps=2,
@@ -34,7 +34,7 @@ PRESETS = {
     "gpu":   dict(model=dict(hidden_size=768, num_hidden_layers=28, num_attention_heads=12, intermediate_size=3072),
                   train_lens=[1024, 512, 2048, 4096], infer_lens=[1024, 512, 2048, 4096, 8192], tokens_per_step=32768,
                   infer_tokens=65536, warmup=2, steps=5, corpus=dict(max_length=1024, batch_size=32, steps=5), budget_s=500,
-                  tune=dict(seq_len=1024, budget_s=150)),
+                  tune=dict(seq_len=1024, budget_s=220)),
 }
 VOCAB, MLM_PROB, PAD, MASK = 30522, 0.2, 0, 103
 
@@ -264,7 +264,7 @@ def corpus_batches(max_length:int, batch_size:int, steps:int, source:str="auto",
         f"; the real pipeline was unavailable ({err[:300]})" if err else "")
     return dict(source="synthetic", note=note, **synthetic_corpus(max_length, batch_size, steps, seed))
 
-# %% ../nbs/11_bench.ipynb #7e97f54f
+# %% ../nbs/11_bench.ipynb #609b33cc
 def _sync(device):
     if device.type == "cuda": torch.cuda.synchronize(device)
 
@@ -274,13 +274,15 @@ def _amp(device, dtype):
 def make_optimizer(model, device):
     return torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=True)
 
-def train_step_fn(model, opt, batches:list, device, dtype):
-    "A closure running one training step on the next batch of `batches` (cycled)."
+def train_step_fn(model, opt, batches:list, device, dtype, accum:int=1):
+    "A closure running one training step: `accum` micro-batches (the next of `batches`, cycled), each with its backward, then AdamW."
     state = {"i": 0}
     def step():
-        b = batches[state["i"] % len(batches)]; state["i"] += 1
-        with _amp(device, dtype): loss = model(**b).loss
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        for _ in range(accum):
+            b = batches[state["i"] % len(batches)]; state["i"] += 1
+            with _amp(device, dtype): loss = model(**b).loss
+            (loss / accum).backward()
+        opt.step(); opt.zero_grad(set_to_none=True)
     return step
 
 def infer_fn(encoder, batch:dict, device, dtype):
@@ -376,21 +378,21 @@ def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> 
     dynamo.reset()
     return out
 
-# %% ../nbs/11_bench.ipynb #849f8180
+# %% ../nbs/11_bench.ipynb #e9463118
 TUNE_VARIANTS = [    # compiled training-step settings tried by `tune_train` (a time budget cuts the tail); H200 at 1,024 tokens:
-    dict(compile_mode="blocks", dynamic=None, backend="sdpa"),            # 226k tokens/s, 33.8% MFU
-    dict(compile_mode="blocks", dynamic=None, backend="cudnn"),           # 249k, 37.3% (fixed-length rows: cuDNN's kernel)
-    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2),   # the faster backend so far, twice the tokens per step: 257k, 38.5%
-    dict(compile_mode="model", dynamic=None, backend="best"),             # 246k, 36.8%
-    dict(compile_mode="blocks", dynamic=True, backend="sdpa"),            # the first H200 run's setting: 225k, 33.7%
+    dict(compile_mode="blocks", dynamic=None, backend="cudnn"),                        # 249k tokens/s, 37.3% MFU (fixed-length rows)
+    dict(compile_mode="blocks", dynamic=None, backend="sdpa"),                         # 226k, 33.8% (torch's FA2 kernels: what packed rows get)
+    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2),                # twice the tokens per micro-batch: 257k, 38.5%
+    dict(compile_mode="blocks", dynamic=None, backend="best", accum=8),                # 8 micro-batches per AdamW step: not yet measured
+    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, autotune=True),  # inductor max-autotune: not yet measured
 ]
 
 def variant_name(v:dict) -> str:
-    "A short label: compile mode / shapes / attention backend / tokens per step."
+    "A short label: compile mode (+autotune) / shapes / attention backend / tokens per micro-batch (x micro-batches per step)."
     shapes = {True: "dynamic", None: "auto", False: "static"}[v.get("dynamic")]
-    comp = f"{v['compile_mode']}/{shapes}" if v.get("compile_mode") else "eager"
-    t = v["tokens_per_step"]
-    return f"{comp}/{v['backend']}/" + (f"{t // 1024}k" if t % 1024 == 0 else str(t))
+    comp = f"{v['compile_mode']}{'+autotune' if v.get('autotune') else ''}/{shapes}" if v.get("compile_mode") else "eager"
+    accum = v.get("accum", 1); t = v["tokens_per_step"] // accum
+    return f"{comp}/{v['backend']}/" + (f"{t // 1024}k" if t % 1024 == 0 else str(t)) + (f"x{accum}" if accum > 1 else "")
 
 # %% ../nbs/11_bench.ipynb #cafe68ef
 KERNEL_CATEGORIES = [
@@ -437,7 +439,7 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
                 shares={c: v / tot for c, v in cats.items()} if tot else {},
                 top=[(k[:120], round(ms, 3), c) for k, ms, c in items[:top]])
 
-# %% ../nbs/11_bench.ipynb #b26e3b07
+# %% ../nbs/11_bench.ipynb #8f5b3577
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
@@ -458,28 +460,29 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
         try: get_attention(v["backend"])
         except Exception as e: say(f"[tune] {name}: skipped ({e})"); return dict(**v, tune=name, status=f"skipped: {e}")
         m = build_model("neobert", size, max_len or S, backend=v["backend"], seed=seed).to(device).train()
-        if v.get("compile_mode"): compile_model(m, v["compile_mode"], v.get("dynamic"))
+        if v.get("compile_mode"): compile_model(m, v["compile_mode"], v.get("dynamic"), autotune=v.get("autotune", False))
         o = make_optimizer(m, device)
-        B = max(1, v["tokens_per_step"] // S)
-        step = train_step_fn(m, o, [to_device(fixed_batches(B, S, seed)["packed"], device)], device, dtype)
+        accum = v.get("accum", 1); B = max(1, v["tokens_per_step"] // accum // S)
+        step = train_step_fn(m, o, [to_device(fixed_batches(B, S, seed)["packed"], device)], device, dtype, accum)
         peaks = _CudaPeaks(device, lambda n: tensor_bytes(m, o))
         r = time_interleaved({"x": step}, warmup, steps, device, deadline, peaks)
-        row = _row("neobert", "compiled" if v.get("compile_mode") else "eager", v["backend"], S, B, B * S, r["times"]["x"],
+        row = _row("neobert", "compiled" if v.get("compile_mode") else "eager", v["backend"], S, B, B * S * accum, r["times"]["x"],
                    r["warmup_s"].get("x"), model_parts("neobert", m), True, peak, peaks.peaks.get("x"))
-        row.update(tune=name, compile_mode=v.get("compile_mode"), dynamic=v.get("dynamic"))
+        row.update(tune=name, compile_mode=v.get("compile_mode"), dynamic=v.get("dynamic"), accum=accum, autotune=bool(v.get("autotune")))
         if row["status"] == "ok" and profile:
             try:
                 pr = profile_step(step, device); pr["busy_fraction"] = pr["total_ms"] / (1e3 * row["step_s"]) if device.type == "cuda" else None
                 row["profile"] = pr
             except Exception as e: row["profile"] = dict(error=f"{type(e).__name__}: {str(e)[:300]}")
         say(f"[tune] {name}: " + (f"{row['tokens_per_s']:,.0f} tokens/s" + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else "") if row["status"] == "ok" else row["status"]))
-        if v.get("batch", 1) == 1 and row["status"] == "ok" and (best is None or row["tokens_per_s"] > best[0]):
+        base = v.get("batch", 1) == 1 and accum == 1 and not v.get("autotune")
+        if base and row["status"] == "ok" and (best is None or row["tokens_per_s"] > best[0]):
             best = (row["tokens_per_s"], m, o, v)                 # the previous best (if any) is released here
         del m, o; _free(device)
         return row
     for v in variants:
         v = {**v, "backend": best_backend() if v["backend"] == "best" else v["backend"],
-             "tokens_per_step": v.get("batch", 1) * tokens_per_step}
+             "tokens_per_step": v.get("batch", 1) * v.get("accum", 1) * tokens_per_step}
         try: rows.append(one(v))
         except Exception as e: rows.append(dict(**v, tune=variant_name(v), status=_failure(e, device))); _free(device)
         if on_row: on_row(rows)

@@ -88,7 +88,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #1413bc72
+# %% ../nbs/00_config.ipynb #c4e68b62
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -168,6 +168,7 @@ class TrainerConfig:
     tf32: bool = cfg_field(True, "Allow TF32 matmuls on Ampere+ GPUs.")
     compile: bool = cfg_field(False, "torch.compile the model (in place; see compile_mode).")
     compile_mode: str = cfg_field("blocks", "With compile: each transformer block (seconds to compile; DDP overlaps its gradient sync) or the whole model.", choices=["blocks", "model"])
+    compile_autotune: bool = cfg_field(False, "With compile: inductor's max-autotune-no-cudagraphs, which times Triton matmul templates against cuBLAS and can fuse norms, gates and residual adds into the winners (minutes more compile time on a GPU).")
     gradient_checkpointing: bool = cfg_field(False, "Recompute activations in backward to save memory.")
     nonfinite_policy: str = cfg_field("halt", "On a non-finite loss or gradient: halt (keep the last good checkpoint) or skip the update.", choices=["halt", "skip"])
     max_consecutive_skips: int = cfg_field(10, "With nonfinite_policy=skip: halt after this many skipped steps in a row.", ge=1)

@@ -223,17 +223,18 @@ def register_auto_classes():
 
 if __name__ == "neobert.model": register_auto_classes()
 
-# %% ../nbs/03_model.ipynb #9900657f
-def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None) -> nn.Module:
-    "Compile a model in place: a NeoBERT model per block (`blocks`) or whole (`model`); any other model whole."
+# %% ../nbs/03_model.ipynb #4bcd7b2e
+def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None, autotune:bool=False) -> nn.Module:
+    "Compile a model in place: a NeoBERT model per block (`blocks`) or whole (`model`); any other model whole. `autotune`: inductor's max-autotune."
     enc = getattr(model, "model", model)
     if mode not in ("blocks", "model"): raise ValueError(f"compile mode must be 'blocks' or 'model', got {mode!r}")
     cfg = torch._dynamo.config       # room for the train/eval graphs at a few shapes (the 28 blocks share one cache entry)
     for k in ("recompile_limit", "cache_size_limit"):
         if hasattr(cfg, k): setattr(cfg, k, max(getattr(cfg, k), 64))
+    kw = dict(dynamic=dynamic, mode="max-autotune-no-cudagraphs" if autotune else None)
     if mode == "blocks" and hasattr(enc, "transformer_encoder"):
-        for b in enc.transformer_encoder: b.compile(dynamic=dynamic)
+        for b in enc.transformer_encoder: b.compile(**kw)
     else:
         cfg.capture_dynamic_output_shape_ops = True
-        model.compile(dynamic=dynamic)
+        model.compile(**kw)
     return model

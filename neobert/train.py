@@ -514,7 +514,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #c6fbfc44
+# %% ../nbs/06_train.ipynb #13e4b864
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -554,7 +554,7 @@ def pretrain(cfg:Config) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always"); scheduler = build_scheduler(optimizer, cfg.scheduler, tc.max_steps)
     for w in caught: warn(str(w.message))
-    if tc.compile: compile_model(model, tc.compile_mode)      # in place: checkpoints keep the plain key names
+    if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune)      # in place: checkpoints keep the plain key names
     model, optimizer = accelerator.prepare(model, optimizer)
     ga = accelerator.gradient_accumulation_steps        # after prepare: DeepSpeed's config may have the last word
     say(f"model: {n_params/1e6:.2f}M parameters ({model_cfg.num_hidden_layers} layers x {model_cfg.hidden_size}); "

@@ -9,7 +9,7 @@
 #   bench     scripts/bench.py --gpu (250M model, bf16): first the compile/attention variants at 1024 with a
 #             kernel-time profile of each (the fastest becomes the compiled contender), then the comparison with
 #             ModernBERT and BERT, the corpus, inference, memory and backends   -> OUT/bench.json, OUT/bench.png
-#   trainer   scripts/pretrain.py, paper config, 40 steps on .gpu_data/ token shards   -> OUT/trainer.json
+#   trainer   scripts/pretrain.py, paper config, 10 steps of 8 x 32 x 1024 tokens on .gpu_data/ shards -> OUT/trainer.json
 #             (`make gpu-data` writes .gpu_data/; skipped without it)
 #   notebooks all code cells of the notebooks that have `#| cuda` cells, in order     -> OUT/notebooks.json
 #   summary   card, MFU, tokens/s, ratios, which parts passed                         -> OUT/summary.json
@@ -117,7 +117,7 @@ else
   say "bench: SKIPPED (time budget spent)"; STATUS="$STATUS bench=skipped:0"
 fi
 
-# the trainer itself (scripts/pretrain.py with the paper config) for 40 steps on the carried token shards: pretraining
+# the trainer itself (scripts/pretrain.py with the paper config) for 10 steps of 8 micro-batches on the carried token shards: pretraining
 # tokens/s and MFU as a user gets them (compile, prefetching, clipping, logging included), with the bench's fastest backend
 TRAIN_DIR=${GPU_CHECK_TRAIN_DIR:-/tmp/neobert_gpu_check_run}
 # (GPU_CHECK_TRAINER=force runs it without CUDA and GPU_CHECK_TRAINER_ARGS adds overrides: how it is tried on a CPU)
@@ -129,8 +129,8 @@ elif { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -
   rm -rf "$TRAIN_DIR"
   part "trainer_$BACKEND" ${GPU_CHECK_TRAINER_S:-80} "$PY" scripts/pretrain.py --config configs/pretrain_neobert.yaml \
     --data.source pretokenized --data.pretokenized_dir .gpu_data/shards --tokenizer.name_or_path .gpu_data/tokenizer \
-    --data.batching packed --model.attn_backend "$BACKEND" --trainer.max_steps 40 --trainer.tokens_per_step 32768 \
-    --trainer.log_steps 10 --trainer.eval_steps 100000 --trainer.eval_batches 2 --trainer.save_steps 100000 \
+    --data.batching packed --model.attn_backend "$BACKEND" --trainer.max_steps 10 --trainer.tokens_per_step 262144 \
+    --trainer.log_steps 2 --trainer.eval_steps 100000 --trainer.eval_batches 2 --trainer.save_steps 100000 \
     --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --wandb.mode disabled ${GPU_CHECK_TRAINER_ARGS:-}
   # trainer.json: one entry per backend under "runs"; its top level is the first backend's (the bench's choice)
   timeout -k 5 30 "$PY" - "$TRAIN_DIR" "$OUT/trainer.json" "$BACKEND" >> "$LOG" 2>&1 <<'EOF'
@@ -142,7 +142,7 @@ try: rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlin
 except Exception as e: print("trainer metrics:", e)
 steady = rows[1:] or rows            # the first window holds the compilation
 med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
-t = dict(backend=backend, config="configs/pretrain_neobert.yaml (250M, 1,024 tokens, packed, compiled per block), 32 x 1024 tokens per step",
+t = dict(backend=backend, config="configs/pretrain_neobert.yaml (250M, 1,024 tokens, packed, compiled per block), 8 micro-batches of 32 x 1024 tokens per step",
          windows=[{k: r.get(k) for k in ("step", "tokens_per_second", "mfu", "loss")} for r in rows],
          steady_tokens_per_s=med([r["tokens_per_second"] for r in steady if r.get("tokens_per_second")]),
          steady_mfu=med([r["mfu"] for r in steady if r.get("mfu")]))
