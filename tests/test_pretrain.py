@@ -3,7 +3,7 @@
   negative control: the same resume without restoring the data position ends with different weights;
 - 2 CPU processes over gloo (`accelerate launch --multi_gpu --num_processes 2`): disjoint data, identical replicas;
 - a corrupt newest checkpoint is skipped with a warning naming it, and the run resumes from the previous one;
-- trainer.compile gives the eager run's weights (float32 rounding aside) under the same key names;
+- trainer.compile (with or without compile_autotune) gives the eager run's weights (float32 rounding aside) under the same key names;
 - making batches ahead in a background thread (data.prefetch_batches) changes nothing, resumes included;
 - pretokenized shards train on a machine without datasets, gensim or the packaged tokenizer."""
 import os, sys, json, random, shutil, signal, socket, subprocess
@@ -109,11 +109,13 @@ def test_pretokenized_run_on_a_bare_machine(tmp_path):
     assert json.loads((out / "summary.json").read_text())["steps"] == 4
     assert "fill-mask on held-out sentences" in r.stdout, r.stdout[-2000:]   # held-out text decoded from the shards
 
-def test_compiled_run_matches_eager(reference, tmp_path):
-    "trainer.compile (per block, in place): the same checkpoint keys, and weights within float32 rounding of the eager run."
+@pytest.mark.parametrize("extra", [[], ["--trainer.compile_autotune", "true"]], ids=["blocks", "blocks+autotune"])
+def test_compiled_run_matches_eager(reference, tmp_path, extra):
+    "trainer.compile (per block, in place; also with max-autotune): the same checkpoint keys, and weights within float32 rounding of the eager run."
     out = tmp_path / "compiled"
-    r = run_script(*args(out), "--trainer.compile", "true")
+    r = run_script(*args(out), "--trainer.compile", "true", *extra)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert ("compiled (blocks, max-autotune)" if extra else "compiled (blocks)") in r.stdout, r.stdout[:2000]
     comp, ref = weights(out), weights(reference)
     assert comp.keys() == ref.keys()                                       # no `_orig_mod.` prefixes
     rel = lambda a, b: max(((a[k] - b[k]).norm() / b[k].norm()).item() for k in b)
