@@ -56,7 +56,7 @@ def section(name:str):
         return cls
     return _reg
 
-# %% ../nbs/00_config.ipynb #81ae9b96
+# %% ../nbs/00_config.ipynb #5c340a61
 @section("model")
 class ModelConfig:
     "Architecture of the NeoBERT encoder (hub field names), or a pretrained model to start from."
@@ -74,6 +74,7 @@ class ModelConfig:
     rope_theta: float = cfg_field(10000.0, "RoPE base.", gt=0)
     attn_backend: str = cfg_field("sdpa", "Attention kernel.", choices=["sdpa", "eager", "flash", "cudnn"])
     decoder_on_masked_only: bool = cfg_field(True, "Compute MLM logits only at masked positions (saves the 80% of vocab projections nobody reads).")
+    residual_in_fp32: bool = cfg_field(True, "Keep the residual stream in float32 under bf16 autocast (as the hub model); false: in bf16, half its memory traffic (a training option; export resets it).")
     classifier_dropout: float = cfg_field(0.1, "Dropout in the sequence-classification head.", ge=0, lt=1)
 
     def __post_init__(self):

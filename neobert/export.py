@@ -185,7 +185,7 @@ def convert_state_dict(sd:dict, config:NeoBERTConfig, arch:str|None=None, tied:b
         raise CheckpointError("\n  ".join(msg))
     return sd, arch, notes
 
-# %% ../nbs/10_export.ipynb #eb1b5f98
+# %% ../nbs/10_export.ipynb #691f12e8
 def _latest_step(folder:Path):
     steps = []
     for d in (folder, folder / "checkpoints"):
@@ -220,6 +220,7 @@ def load_checkpoint_state(path, arch:str|None=None, vocab_size:int|None=None):
     sd, arch, notes = convert_state_dict(read_state_dict(folder), config, arch, tied=bool(d.get("tie_word_embeddings", False)))
     config.tie_word_embeddings = False
     if config.decoder_on_masked_only: notes.append("decoder_on_masked_only was on (training setting)")
+    if not config.residual_in_fp32: notes.append("residual_in_fp32 was off (training setting)")
     return folder, config, sd, arch, notes
 
 def build_model(sd:dict, config:NeoBERTConfig, arch:str):
@@ -368,7 +369,7 @@ def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None
           "(modeling code), tokenizer files" + (", sentence-transformers module files" if st_pooling else "") + ", this README.", ""]
     return "\n".join(L)
 
-# %% ../nbs/10_export.ipynb #388271a6
+# %% ../nbs/10_export.ipynb #59cedcb7
 def load_tokenizer_for(src, config:NeoBERTConfig):
     "The tokenizer to ship: from folder / hub id / `package:NAME`, checked against the model's vocabulary and pad id."
     src = str(src)
@@ -404,7 +405,7 @@ def export(checkpoint, out_dir, tokenizer=None, sentence_transformers:bool=False
     tok = load_tokenizer_for(tokenizer or src, config)
     model = build_model(sd, config, arch)
     cfg = model.config
-    cfg.auto_map, cfg.decoder_on_masked_only = dict(AUTO_MAP), False
+    cfg.auto_map, cfg.decoder_on_masked_only, cfg.residual_in_fp32 = dict(AUTO_MAP), False, True
     if cfg.attn_backend not in ("sdpa", "eager"): notes.append(f"attn_backend {cfg.attn_backend} -> sdpa"); cfg.attn_backend = "sdpa"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))

@@ -364,7 +364,7 @@ def load_tokenizer_for(src, cfg:Config):
                 if p.is_dir(): raise UserError(f"could not load the tokenizer saved in {p}: {type(e).__name__}: {e}") from None
     return tokenizer_from_section(cfg.tokenizer)
 
-# %% ../nbs/07_glue.ipynb #28792231
+# %% ../nbs/07_glue.ipynb #77642dad
 def resolve_checkpoint(path:str) -> str:
     "A model to start from: a model folder or hub id as is; a GLUE run folder -> its best checkpoint; a grid folder -> its best run's."
     p = Path(path).expanduser()
@@ -399,7 +399,8 @@ def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
         try: mcfg = AutoConfig.from_pretrained(src)
         except Exception as e:
             raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or a hub id): {type(e).__name__}: {e}") from None
-        kw = dict(classifier_dropout=cfg.model.classifier_dropout, attn_backend=cfg.model.attn_backend) if mcfg.model_type == "neobert" else {}
+        kw = dict(classifier_dropout=cfg.model.classifier_dropout, attn_backend=cfg.model.attn_backend,
+                  residual_in_fp32=cfg.model.residual_in_fp32) if mcfg.model_type == "neobert" else {}
         try:
             model, li = AutoModelForSequenceClassification.from_pretrained(src, **labels, **kw, dtype=torch.float32,  # fp32 master weights
                                                                           ignore_mismatched_sizes=True, output_loading_info=True)

@@ -20,7 +20,7 @@ from .attention import ATTN_BACKENDS, get_attention, key_mask, doc_index
 __all__ = ['NeoBERTConfig', 'NeoBERTBlock', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss',
            'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'register_auto_classes', 'compile_model']
 
-# %% ../nbs/03_model.ipynb #1edfd304
+# %% ../nbs/03_model.ipynb #2c9f19cc
 class NeoBERTConfig(PreTrainedConfig):
     "Configuration of a NeoBERT encoder; field names follow `chandar-lab/NeoBERT`."
     model_type = "neobert"
@@ -39,13 +39,14 @@ class NeoBERTConfig(PreTrainedConfig):
     rope_theta: float = 10000.0
     attn_backend: str = "sdpa"
     decoder_on_masked_only: bool = False
+    residual_in_fp32: bool = True
     classifier_dropout: float = 0.1
     dim_head: int = 64
 
     def __init__(self, hidden_size=768, num_hidden_layers=28, num_attention_heads=12, intermediate_size=3072,
                  embedding_init_range=0.02, decoder_init_range=0.02, classifier_init_range=0.02, norm_eps=1e-5,
                  vocab_size=30522, pad_token_id=0, max_length=4096, rope_theta=10000.0, attn_backend="sdpa",
-                 decoder_on_masked_only=False, classifier_dropout=0.1, **kwargs):
+                 decoder_on_masked_only=False, classifier_dropout=0.1, residual_in_fp32=True, **kwargs):
         if hidden_size % num_attention_heads:
             raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads})")
         kwargs.pop("dim_head", None)
@@ -55,6 +56,7 @@ class NeoBERTConfig(PreTrainedConfig):
         self.embedding_init_range, self.decoder_init_range, self.classifier_init_range = embedding_init_range, decoder_init_range, classifier_init_range
         self.norm_eps, self.rope_theta, self.attn_backend = norm_eps, rope_theta, attn_backend
         self.decoder_on_masked_only, self.classifier_dropout = decoder_on_masked_only, classifier_dropout
+        self.residual_in_fp32 = residual_in_fp32
         self.dim_head = hidden_size // num_attention_heads
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
@@ -105,7 +107,7 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
         "Switch the attention kernel of an existing model (checked)."
         get_attention(name); self.config.attn_backend = name
 
-# %% ../nbs/03_model.ipynb #1708255b
+# %% ../nbs/03_model.ipynb #6e25a8bb
 def packed_position_ids(cu_seqlens:torch.Tensor, shape) -> torch.Tensor:
     "Position of each token inside its own document, for a packed batch of `shape` (B, S)."
     B, S = shape
@@ -128,6 +130,8 @@ class NeoBERT(NeoBERTPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cu_seqlens=None, max_seqlen=None,
                 inputs_embeds=None, output_hidden_states=False, output_attentions=False, return_dict=True, **kwargs):
         x = self.encoder(input_ids) if inputs_embeds is None else inputs_embeds      # (B, S, hidden)
+        if not self.config.residual_in_fp32 and torch.is_autocast_enabled(x.device.type):
+            x = x.to(torch.get_autocast_dtype(x.device.type))     # the residual stream in bf16: half its memory traffic
         B, S = x.shape[:2]
         if cu_seqlens is not None:
             if max_seqlen is None: max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
@@ -223,7 +227,7 @@ def register_auto_classes():
 
 if __name__ == "neobert.model": register_auto_classes()
 
-# %% ../nbs/03_model.ipynb #4bcd7b2e
+# %% ../nbs/03_model.ipynb #3259971a
 def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None, autotune:bool=False) -> nn.Module:
     "Compile a model in place: a NeoBERT model per block (`blocks`) or whole (`model`); any other model whole. `autotune`: inductor's max-autotune."
     enc = getattr(model, "model", model)

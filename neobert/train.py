@@ -413,7 +413,7 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
     model.train(was)
     return res
 
-# %% ../nbs/06_train.ipynb #e7df3459
+# %% ../nbs/06_train.ipynb #397e6c56
 def tokenizer_fingerprint(tokenizer) -> str:
     "A hash of the vocabulary and special tokens: equal fingerprints tokenize alike."
     v = sorted(tokenizer.get_vocab().items())
@@ -428,7 +428,8 @@ def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
         register_auto_classes()
         try: model = NeoBERTLMHead.from_pretrained(mc.name_or_path)
         except (OSError, ValueError) as e: raise UserError(f"model.name_or_path: cannot load {mc.name_or_path!r}: {e}") from None
-        model.set_attn_backend(mc.attn_backend); model.config.decoder_on_masked_only = mc.decoder_on_masked_only
+        model.set_attn_backend(mc.attn_backend)
+        model.config.decoder_on_masked_only, model.config.residual_in_fp32 = mc.decoder_on_masked_only, mc.residual_in_fp32
     else: model = NeoBERTLMHead(NeoBERTConfig(**mc.arch()))
     if tokenizer is not None and len(tokenizer) > model.config.vocab_size:
         raise UserError(f"the tokenizer has {len(tokenizer)} tokens but model.vocab_size is {model.config.vocab_size}")

@@ -163,3 +163,17 @@ def test_two_processes_gloo(tmp_path, monkeypatch):
         assert h.hexdigest() == d["data_sha256"], f"rank {d['rank']} did not train on its shard"
         docs.append(seg)
     assert docs[0] and docs[1] and not (docs[0] & docs[1]), "the two ranks saw a common document"
+
+def test_bf16_residual_stream(tmp_path):
+    "model.residual_in_fp32 false under bf16 autocast: saved in the checkpoint's config; training close to, and not the same as, the float32 stream."
+    runs = {}
+    for flag in ("true", "false"):
+        runs[flag] = tmp_path / flag
+        r = run_script(*args(runs[flag], steps=SAVE), "--trainer.mixed_precision", "bf16", "--model.residual_in_fp32", flag)
+        assert r.returncode == 0, r.stderr[-3000:]
+    cj = json.loads((runs["false"] / "checkpoints" / f"step-{SAVE}" / "config.json").read_text())
+    assert cj["residual_in_fp32"] is False
+    a, b = weights(runs["false"], SAVE), weights(runs["true"], SAVE)
+    d = max(((a[k] - b[k]).norm() / b[k].norm()).item() for k in b)
+    print(f"bf16 vs float32 residual stream, weights after {SAVE} steps: {d:.2e}")
+    assert 0 < d < 5e-2, d
