@@ -564,7 +564,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #e0ee04dd
+# %% ../nbs/11_bench.ipynb #49437e03
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -654,7 +654,8 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
     if do_tune:     # the compiled contender: the fastest variant at the ordinary batch, kept warm
         def tune_part():
             T = P["tune"]
-            tdl = min(deadline, time.perf_counter() + T["budget_s"])
+            now = time.perf_counter()       # at most 60% of what is left, so that the comparisons with the peers still run
+            tdl = min(deadline, now + min(T["budget_s"], 0.6 * max(0.0, deadline - now)))
             def partial(rows):       # a kill during a long compile keeps the variants already measured
                 res["tuning"] = dict(seq_len=T["seq_len"], tokens_per_step=P["tokens_per_step"], rows=rows, partial=True)
                 if checkpoint:
