@@ -16,6 +16,8 @@
 # plus OUT/log.txt (everything printed). Total wall time stays under 8 minutes (GPU_CHECK_BUDGET_S, default 470).
 # GPU_CHECK_PARTS (default "bench trainer notebooks") picks parts for a shorter re-check; GPU_CHECK_TRAINER_BACKENDS
 # (default: the bench's fastest compiled backend, else sdpa) runs the trainer once per backend listed.
+# GPU_CHECK_TUNE_S gives the bench's tuning pass that many seconds (default: at most 60% of the bench's budget), and
+# GPU_CHECK_BENCH_MAX_S caps the bench part (default 400 s).
 set -u
 OUT=${1:?usage: bash scripts/gpu_check.sh OUT_DIR}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -106,13 +108,13 @@ EOF
 
 # the benchmark first (the headline: MFU and tokens/s), capped so that the notebook cells keep 2+ minutes
 HAS_CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
-BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-160} )); if [ "$BL" -gt 400 ]; then BL=400; fi
+BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-160} )); BMAX=${GPU_CHECK_BENCH_MAX_S:-400}; if [ "$BL" -gt "$BMAX" ]; then BL=$BMAX; fi
 if ! want bench; then :
 elif [ "$HAS_CUDA" != "1" ]; then
   say "bench: NO CUDA DEVICE: the GPU benchmark is skipped; running the tiny CPU benchmark instead, to exercise the path"
   part bench "$BL" "$PY" scripts/bench.py --tiny --device cpu --out "$OUT/bench.json"
 elif [ "$BL" -gt 60 ]; then
-  part bench "$BL" "$PY" scripts/bench.py --gpu --out "$OUT/bench.json" --budget-s $(( BL - 40 ))
+  part bench "$BL" "$PY" scripts/bench.py --gpu --out "$OUT/bench.json" --budget-s $(( BL - 40 )) ${GPU_CHECK_TUNE_S:+--tune-budget-s $GPU_CHECK_TUNE_S}
 else
   say "bench: SKIPPED (time budget spent)"; STATUS="$STATUS bench=skipped:0"
 fi
