@@ -51,7 +51,7 @@ def _via_docs(fn, q, k, v, cu_seqlens, max_seqlen, need_weights):
     out, w = fn(unpack(q), unpack(k), unpack(v), m[:, None, None, :], None, None, need_weights)
     return out[doc, off].reshape(B, S, H, D), w
 
-# %% ../nbs/02_attention.ipynb #5704698e
+# %% ../nbs/02_attention.ipynb #33f24855
 def eager_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "Reference attention: explicit softmax(QKᵀ/√d)V in float32, masked keys set to -inf. Can return the weights."
     if cu_seqlens is not None: return _via_docs(eager_attention, q, k, v, cu_seqlens, max_seqlen, need_weights)
@@ -69,6 +69,10 @@ def _has_varlen(): return _varlen_attn is not None
 
 MASKED_KERNELS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]   # never cuDNN with a mask (see below)
 
+def _sdpa(q, k, v, m=None):
+    "SDPA on (B, S, H, D) tensors (it wants (B, H, S, D))."
+    return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=m).transpose(1, 2)
+
 def sdpa_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "PyTorch's fused scaled-dot-product attention; packed batches use torch's flash varlen kernel on CUDA."
     if need_weights: raise ValueError("attention weights (output_attentions=True) need attn_backend='eager'")
@@ -79,12 +83,8 @@ def sdpa_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_we
             out = _varlen_attn(q.reshape(B * S, H, D), k.reshape(B * S, H, D), v.reshape(B * S, H, D), cu, cu, max_seqlen, max_seqlen)
             return out.reshape(B, S, H, D), None
         return _via_docs(sdpa_attention, q, k, v, cu_seqlens, max_seqlen, False)
-    if mask is None: out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-    else:
-        m = key_mask(mask) if mask.dim() == 2 else mask
-        with sdpa_kernel(MASKED_KERNELS):
-            out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=m)
-    return out.transpose(1, 2), None
+    if mask is None: return _sdpa(q, k, v), None
+    with sdpa_kernel(MASKED_KERNELS): return _sdpa(q, k, v, key_mask(mask) if mask.dim() == 2 else mask), None
 
 _flash_fn = {}      # resolved once (by get_attention), so that traced code never imports
 
@@ -136,9 +136,7 @@ def cudnn_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_w
             return out.reshape(B, S, H, D), None
         return sdpa_attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max_seqlen)   # torch's varlen kernel (see below)
     if mask is not None: return sdpa_attention(q, k, v, mask)                          # cuDNN + mask: NaN gradients in torch 2.11
-    with sdpa_kernel(CUDNN_FIRST, set_priority=True):
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-    return out.transpose(1, 2), None
+    with sdpa_kernel(CUDNN_FIRST, set_priority=True): return _sdpa(q, k, v), None
 
 ATTN_BACKENDS = {"sdpa": sdpa_attention, "eager": eager_attention, "flash": flash_attention, "cudnn": cudnn_attention}
 

@@ -15,13 +15,13 @@ from .layers import swiglu_width
 
 # %% auto #0
 __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORPUS_LENGTH_QUANTILES', 'TUNE_VARIANTS',
-           'KERNEL_CATEGORIES', 'RATIO_DEFINITIONS', 'neobert_config', 'peer_config', 'build_model', 'model_parts',
-           'flops_per_token', 'attention_length', 'peak_flops', 'mask_batch', 'fixed_batches', 'to_device',
-           'synthetic_corpus', 'real_tokens', 'doc_lengths', 'embedded_sections', 'token_lengths', 'article_stats',
-           'corpus_batches', 'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved', 'tensor_bytes',
-           'cpu_step_peak', 'graph_breaks', 'variant_name', 'categorize', 'profile_step', 'tune_train', 'machine_info',
-           'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning', 'plot_result',
-           'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops']
+           'VARIANT_DEFAULTS', 'KERNEL_CATEGORIES', 'RATIO_DEFINITIONS', 'neobert_config', 'peer_config', 'build_model',
+           'model_parts', 'flops_per_token', 'attention_length', 'peak_flops', 'mask_batch', 'fixed_batches',
+           'to_device', 'synthetic_corpus', 'real_tokens', 'doc_lengths', 'embedded_sections', 'token_lengths',
+           'article_stats', 'corpus_batches', 'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved',
+           'tensor_bytes', 'cpu_step_peak', 'graph_breaks', 'variant_name', 'categorize', 'profile_step', 'tune_train',
+           'machine_info', 'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning',
+           'plot_result', 'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops']
 
 # %% ../nbs/11_bench.ipynb #07524ea4
 PRESETS = {
@@ -378,7 +378,7 @@ def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> 
     dynamo.reset()
     return out
 
-# %% ../nbs/11_bench.ipynb #e481ef12
+# %% ../nbs/11_bench.ipynb #a71e2298
 TUNE_VARIANTS = [    # compiled training-step settings tried by `tune_train` (a time budget cuts the tail); H200 at 1,024 tokens:
     dict(compile_mode="blocks", dynamic=None, backend="cudnn"),                        # 249k tokens/s, 37.3% MFU (fixed-length rows)
     dict(compile_mode="blocks", dynamic=None, backend="best", batch=2),                # twice the tokens per micro-batch: 257k, 38.5%
@@ -386,6 +386,8 @@ TUNE_VARIANTS = [    # compiled training-step settings tried by `tune_train` (a 
     dict(compile_mode="blocks", dynamic=None, backend="best", accum=8),                # 8 micro-batches per AdamW step: not yet measured
     dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, autotune=True, min_s=120),  # inductor max-autotune: not yet measured
 ]   # also measured there: sdpa 226k (33.8%; the trainer part measures it on packed rows), whole model 246k, symbolic shapes 225k
+
+VARIANT_DEFAULTS = dict(compile_mode=None, dynamic=None, batch=1, accum=1, autotune=False, residual="fp32", min_s=0)   # what a variant leaves out
 
 def variant_name(v:dict) -> str:
     "A short label: compile mode (+autotune) / shapes / attention backend / tokens per micro-batch (x micro-batches per step)."
@@ -440,7 +442,7 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
                 shares={c: v / tot for c, v in cats.items()} if tot else {},
                 top=[(k[:120], round(ms, 3), c) for k, ms, c in items[:top]])
 
-# %% ../nbs/11_bench.ipynb #b8ac7ab0
+# %% ../nbs/11_bench.ipynb #c5371e56
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
@@ -457,36 +459,35 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
     def one(v):
         nonlocal best
         name = variant_name(v)
-        if deadline and time.perf_counter() + v.get("min_s", 0) > deadline:     # min_s: a variant that needs that much time to compile
+        if deadline and time.perf_counter() + v["min_s"] > deadline:     # min_s: a variant that needs that much time to compile
             say(f"[tune] {name}: skipped (budget)"); return dict(**v, tune=name, status="skipped: time budget spent")
         try: get_attention(v["backend"])
         except Exception as e: say(f"[tune] {name}: skipped ({e})"); return dict(**v, tune=name, status=f"skipped: {e}")
         m = build_model("neobert", size, max_len or S, backend=v["backend"], seed=seed).to(device).train()
-        m.config.residual_in_fp32 = v.get("residual", "fp32") == "fp32"
-        if v.get("compile_mode"): compile_model(m, v["compile_mode"], v.get("dynamic"), autotune=v.get("autotune", False))
+        m.config.residual_in_fp32 = v["residual"] == "fp32"
+        if v["compile_mode"]: compile_model(m, v["compile_mode"], v["dynamic"], autotune=v["autotune"])
         o = make_optimizer(m, device)
-        accum = v.get("accum", 1); B = max(1, v["tokens_per_step"] // accum // S)
+        accum = v["accum"]; B = max(1, v["tokens_per_step"] // accum // S)
         step = train_step_fn(m, o, [to_device(fixed_batches(B, S, seed)["packed"], device)], device, dtype, accum)
         peaks = _CudaPeaks(device, lambda n: tensor_bytes(m, o))
         r = time_interleaved({"x": step}, warmup, steps, device, deadline, peaks)
-        row = _row("neobert", "compiled" if v.get("compile_mode") else "eager", v["backend"], S, B, B * S * accum, r["times"]["x"],
+        row = _row("neobert", "compiled" if v["compile_mode"] else "eager", v["backend"], S, B, B * S * accum, r["times"]["x"],
                    r["warmup_s"].get("x"), model_parts("neobert", m), True, peak, peaks.peaks.get("x"))
-        row.update(tune=name, compile_mode=v.get("compile_mode"), dynamic=v.get("dynamic"), accum=accum, autotune=bool(v.get("autotune")),
-                   residual=v.get("residual", "fp32"))
+        row.update(tune=name, **{k: v[k] for k in ("compile_mode", "dynamic", "accum", "autotune", "residual")})
         if row["status"] == "ok" and profile:
             try:
                 pr = profile_step(step, device); pr["busy_fraction"] = pr["total_ms"] / (1e3 * row["step_s"]) if device.type == "cuda" else None
                 row["profile"] = pr
             except Exception as e: row["profile"] = dict(error=f"{type(e).__name__}: {str(e)[:300]}")
         say(f"[tune] {name}: " + (f"{row['tokens_per_s']:,.0f} tokens/s" + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else "") if row["status"] == "ok" else row["status"]))
-        base = v.get("batch", 1) == 1 and accum == 1 and not v.get("autotune") and m.config.residual_in_fp32
+        base = v["batch"] == 1 and accum == 1 and not v["autotune"] and v["residual"] == "fp32"
         if base and row["status"] == "ok" and (best is None or row["tokens_per_s"] > best[0]):
             best = (row["tokens_per_s"], m, o, v)                 # the previous best (if any) is released here
         del m, o; _free(device)
         return row
     for v in variants:
-        v = {**v, "backend": best_backend() if v["backend"] == "best" else v["backend"],
-             "tokens_per_step": v.get("batch", 1) * v.get("accum", 1) * tokens_per_step}
+        v = {**VARIANT_DEFAULTS, **v}
+        v.update(backend=best_backend() if v["backend"] == "best" else v["backend"], tokens_per_step=v["batch"] * v["accum"] * tokens_per_step)
         try: rows.append(one(v))
         except Exception as e: rows.append(dict(**v, tune=variant_name(v), status=_failure(e, device))); _free(device)
         if on_row: on_row(rows)

@@ -515,7 +515,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #6f885687
+# %% ../nbs/06_train.ipynb #e68d327b
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -561,7 +561,7 @@ def pretrain(cfg:Config) -> dict:
     say(f"model: {n_params/1e6:.2f}M parameters ({model_cfg.num_hidden_layers} layers x {model_cfg.hidden_size}); "
         f"{world} process(es) on {accelerator.device}" + (f" ({threads} thread(s))" if accelerator.device.type == "cpu" else "") + f", precision {resolve_mixed_precision(tc)}, "
         f"{ga} micro-batch(es) of {tc.batch_size} x {cfg.data.max_length} per step and process; attention {model_cfg.attn_backend}, "
-        + (f"compiled ({tc.compile_mode}" + (", max-autotune)" if tc.compile_autotune else ")") if tc.compile else "eager"))
+        + (f"compiled ({tc.compile_mode}{', max-autotune' if tc.compile_autotune else ''})" if tc.compile else "eager"))
 
     train_stream = build_pretraining_stream(cfg, tokenizer, "train", rank=rank, world_size=world)
     val_stream = build_pretraining_stream(cfg, tokenizer, "validation", rank=rank, world_size=world)

@@ -134,7 +134,7 @@ elif { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -
     --data.batching packed --model.attn_backend "$BACKEND" --trainer.max_steps 10 --trainer.tokens_per_step 262144 \
     --trainer.log_steps 2 --trainer.eval_steps 100000 --trainer.eval_batches 2 --trainer.save_steps 100000 \
     --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --wandb.mode disabled ${GPU_CHECK_TRAINER_ARGS:-}
-  # trainer.json: one entry per backend under "runs"; its top level is the first backend's (the bench's choice)
+  # trainer.json: {"runs": [one entry per backend, the bench's choice first]}
   timeout -k 5 30 "$PY" - "$TRAIN_DIR" "$OUT/trainer.json" "$BACKEND" >> "$LOG" 2>&1 <<'EOF'
 import json, sys
 from pathlib import Path
@@ -151,7 +151,7 @@ t = dict(backend=backend, config="configs/pretrain_neobert.yaml (250M, 1,024 tok
 try: t["summary"] = {k: v for k, v in json.loads((run / "summary.json").read_text()).items() if k in ("steps", "tokens", "tokens_per_second", "final_train_loss", "val_mlm_loss")}
 except Exception as e: t["summary"] = f"missing: {e}"
 try: res = json.loads(out.read_text())
-except Exception: res = dict(t, runs=[])
+except Exception: res = dict(runs=[])
 res["runs"].append(t)
 out.write_text(json.dumps(res, indent=1)); print(json.dumps(t, indent=1))
 EOF
@@ -178,6 +178,7 @@ for item in status.split():
     name, v = item.split("=", 1); rc, dt = v.split(":")
     parts[name] = dict(status="ok" if rc == "0" else "timeout" if rc in ("124", "137") else "skipped" if rc == "skipped" else f"failed rc={rc}", seconds=int(dt))
 env, nbs, bench, trainer = load("env.json"), load("notebooks.json"), load("bench.json"), load("trainer.json")
+runs = trainer.get("runs", [])
 s = dict(elapsed_s=elapsed, parts=parts, gpu=env.get("gpu"), torch=env.get("torch"), transformers=env.get("transformers"),
          accelerate=env.get("accelerate"), flash_attn=env.get("flash-attn"), flash_attn_3=env.get("flash_attn_3"), varlen_attn=env.get("varlen_attn"),
          cudnn=env.get("cudnn"), cudnn_sdp_enabled=env.get("cudnn_sdp_enabled"),
@@ -200,7 +201,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     # the best MFU at 1024 of our pretraining step, over the bench's compiled contender and every tuning variant
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
     cands += [(r.get("tune"), r.get("mfu")) for r in tune.get("rows", []) if r.get("status") == "ok" and r.get("seq_len") == 1024]
-    cands += [(f"trainer ({r.get('backend')})", r.get("steady_mfu")) for r in trainer.get("runs", [trainer])]
+    cands += [(f"trainer ({r.get('backend')})", r.get("steady_mfu")) for r in runs]
     cands = [c for c in cands if c[1]]
     best = max(cands, key=lambda c: c[1]) if cands else (None, None)
     s["best_mfu_at_1024"] = dict(variant=best[0], mfu=best[1])
@@ -210,8 +211,9 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     s["corpus_source"] = bench.get("corpus", {}).get("source")
     s["bench_errors"] = bench.get("errors", [])
 else: s["bench"] = bench["missing"]
-s["trainer"] = {k: trainer.get(k) for k in ("backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in trainer}
-s["trainer_runs"] = {r.get("backend"): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu")) for r in trainer.get("runs", [])}
+first = runs[0] if runs else trainer     # the bench's choice of backend (or what says why trainer.json is missing)
+s["trainer"] = {k: first.get(k) for k in ("backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in first}
+s["trainer_runs"] = {r.get("backend"): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu")) for r in runs}
 (out / "summary.json").write_text(json.dumps(s, indent=1))
 print(json.dumps(s, indent=1))
 EOF
