@@ -21,7 +21,8 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'article_stats', 'corpus_batches', 'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved',
            'tensor_bytes', 'cpu_step_peak', 'graph_breaks', 'variant_name', 'categorize', 'profile_step', 'tune_train',
            'machine_info', 'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning',
-           'plot_result', 'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops']
+           'plot_result', 'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops', 'compiled_kernels',
+           'kernel_label', 'block_traffic']
 
 # %% ../nbs/11_bench.ipynb #07524ea4
 PRESETS = {
@@ -378,10 +379,11 @@ def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> 
     dynamo.reset()
     return out
 
-# %% ../nbs/11_bench.ipynb #a71e2298
+# %% ../nbs/11_bench.ipynb #0864e74b
 TUNE_VARIANTS = [    # compiled training-step settings tried by `tune_train` (a time budget cuts the tail); H200 at 1,024 tokens:
     dict(compile_mode="blocks", dynamic=None, backend="cudnn"),                        # 249k tokens/s, 37.3% MFU (fixed-length rows)
     dict(compile_mode="blocks", dynamic=None, backend="best", batch=2),                # twice the tokens per micro-batch: 257k, 38.5%
+    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, accum=4, residual="bf16"),  # the levers together: predicted ~41%
     dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, residual="bf16"),  # residual stream in bf16: not yet measured
     dict(compile_mode="blocks", dynamic=None, backend="best", accum=8),                # 8 micro-batches per AdamW step: not yet measured
     dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, autotune=True, min_s=120),  # inductor max-autotune: not yet measured
@@ -943,3 +945,70 @@ def top_ops(fn, n:int=8) -> list[tuple[str, float]]:
     ev = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
     tot = sum(e.self_cpu_time_total for e in ev) or 1
     return [(e.key, round(100 * e.self_cpu_time_total / tot, 1)) for e in ev[:n]]
+
+# %% ../nbs/11_bench.ipynb #803f4495
+def compiled_kernels(fn, gpu_like:bool=True) -> list[list[dict]]:
+    "Run `fn()`, which compiles with inductor, with inductor's caches off: each graph compiled, as its kernels (kind `fused` or `extern`, bytes read and written by inductor's estimate, ops)."
+    import logging, torch._inductor.config as icfg, torch._functorch.config as fcfg
+    from torch._inductor.scheduler import ExternKernelSchedulerNode, NopKernelSchedulerNode
+    def ops(n):
+        names = {str(o.target).split(".")[-2 if str(o.target).count(".") >= 2 else -1]
+                 for sn in n.get_nodes() if getattr(sn, "node", None) is not None for o in getattr(sn.node, "origins", ())}
+        return sorted(names - {"convert_element_type", "reshape", "view", "permute", "unsqueeze", "expand", "select", "split", "clone", "_unsafe_view", "full", "slice"})
+    graphs = []
+    class Grab(logging.Handler):          # inductor logs each graph's kernels (with their byte counts) to this artifact logger
+        def emit(self, r):
+            d = r.args if isinstance(r.args, dict) else {}
+            graphs.append([dict(kind="extern" if isinstance(n, ExternKernelSchedulerNode) else "fused", bytes=4 * c, ops=ops(n))
+                           for n, c in d.get("nodes_num_elem", []) if c and not isinstance(n, NopKernelSchedulerNode)])
+    log, h = logging.getLogger("torch._inductor.compile_fx.__inductor_metrics"), Grab()
+    old = log.level, log.propagate
+    log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
+    try:
+        with icfg.patch(fx_graph_cache=False, force_pointwise_cat=gpu_like), fcfg.patch(enable_autograd_cache=False): fn()
+    finally: log.removeHandler(h); log.setLevel(old[0]); log.propagate = old[1]
+    return graphs
+
+# %% ../nbs/11_bench.ipynb #edd004bc
+def kernel_label(graph:str, ops:list) -> str:
+    "What a NeoBERT block's compiled kernel does, from its ops."
+    o = set(ops)
+    if not o: return "dtype cast"
+    if any("attention" in x for x in o): return "attention bookkeeping"
+    if "rsqrt" in o: return "RMSNorm"
+    if "pow" in o and "sum" in o: return "RMSNorm backward"
+    if o == {"add", "mul", "sum"}: return "RMSNorm weight gradient"
+    if "select_scatter" in o: return "RoPE backward"
+    if "cat" in o and "sub" in o and "exp" not in o: return "RoPE"
+    if "exp" in o: return "SwiGLU" + (" backward" if graph == "backward" else "")
+    if o == {"sigmoid"}: return "SwiGLU product (recomputed)"
+    if o == {"add"}: return "residual adds"
+    return "+".join(ops)
+
+def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat16) -> dict:
+    "Bytes one compiled NeoBERT block's training step moves per token (forward + backward; fused elementwise and extern matmul/attention kernels), by inductor's count on CPU."
+    from neobert.model import NeoBERTBlock
+    from neobert.layers import rope_angles
+    H = size["num_attention_heads"]
+    def one(B):
+        torch.manual_seed(0)
+        blk = NeoBERTBlock(neobert_config(size, S)); blk.config.residual_in_fp32 = residual == "fp32"; blk.compile(dynamic=False)
+        x = torch.randn(B, S, size["hidden_size"], requires_grad=True)
+        cos, sin = rope_angles(torch.arange(S)[None].expand(B, S), size["hidden_size"] // H)
+        def run():
+            with torch.autocast("cpu", dtype): y, _ = blk(x if residual == "fp32" else x.to(dtype), cos, sin)
+            y.float().sum().backward()
+        return compiled_kernels(run)
+    g1, g2 = one(1), one(2)
+    tot = lambda g, gi, k: sum(r["bytes"] for r in g[gi] if r["kind"] == k)
+    per = {f"{n}_{k}": (tot(g2, gi, k) - tot(g1, gi, k)) / S for gi, n in enumerate(["forward", "backward"]) for k in ("fused", "extern")}
+    rows = []
+    for gi, n in enumerate(["forward", "backward"]):
+        same = [(r["kind"], r["ops"], r["bytes"]) for r in g1[gi]]
+        for r in g2[gi]:                   # the same kernel, the same size at S and 2S tokens: it touches weights only
+            key = (r["kind"], r["ops"], r["bytes"]); fixed = key in same
+            if fixed: same.remove(key)
+            rows.append(dict(graph=n, kind=r["kind"], what=kernel_label(n, r["ops"]) if r["kind"] == "fused" else "+".join(r["ops"]),
+                             per_token=None if fixed else r["bytes"] / (2 * S), fixed_bytes=r["bytes"] if fixed else 0))
+    return dict(residual=residual, per_token=per, fused_per_token=per["forward_fused"] + per["backward_fused"],
+                fixed_bytes=sum(r["fixed_bytes"] for r in rows if r["kind"] == "fused"), kernels=rows)
