@@ -568,7 +568,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #1508f735
+# %% ../nbs/11_bench.ipynb #a9511c43
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -674,6 +674,15 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
                 parts["neobert+compiled"] = parts["neobert"]
                 res["settings"].update(compiled_variant=tn["best"], compiled_backend=v["backend"])
         guard("tune", tune_part)
+    if do_tune and dev.type == "cuda":     # the bytes the compiled kernels of one block move, from this GPU's own schedule
+        def traffic():
+            T, out = P["tune"], {}
+            for r in ("fp32", "bf16"):
+                if time.perf_counter() + 30 > deadline: out[r] = "skipped: time budget"; break
+                bt = block_traffic(size, T["seq_len"], r, dtype, dev, res.get("settings", {}).get("compiled_backend", "sdpa"))
+                out[r] = bt; say(f"[bench] traffic, {r} residual stream: {bt['fused_per_token'] / 1e3:.1f} KB per token and block in fused kernels")
+            res["traffic"] = out
+        guard("traffic", traffic)
     if do_compile and "neobert+compiled" not in models:
         def twin():
             m = build_model("neobert", size, max_len, seed=seed).to(dev).train()
@@ -866,7 +875,7 @@ def save_result(res:dict, out) -> tuple[Path, Path]:
     except Exception as e: res.setdefault("errors", []).append(f"plot: {type(e).__name__}: {e}"); out.write_text(json.dumps(res, indent=1, default=str))
     return out, png
 
-# %% ../nbs/11_bench.ipynb #20a02967
+# %% ../nbs/11_bench.ipynb #e76cc286
 def bench_cli(argv=None):
     "Benchmark NeoBERT against ModernBERT and BERT at matched size; write JSON + PNG."
     ap = argparse.ArgumentParser(prog="bench.py", description=bench_cli.__doc__)
@@ -925,6 +934,8 @@ def summary(res:dict) -> dict:
     if tu.get("rows"):
         s["tuning"] = tuning_summary(tu)
         s["tuning_fastest"] = tu.get("fastest"); s["compiled_variant"] = res.get("settings", {}).get("compiled_variant")
+    if res.get("traffic"):
+        s["traffic_fused_kb_per_token_and_block"] = {k: round(v["fused_per_token"] / 1e3, 1) if isinstance(v, dict) else v for k, v in res["traffic"].items()}
     return s
 
 def tuning_summary(tuning:dict) -> dict:
@@ -946,9 +957,9 @@ def top_ops(fn, n:int=8) -> list[tuple[str, float]]:
     tot = sum(e.self_cpu_time_total for e in ev) or 1
     return [(e.key, round(100 * e.self_cpu_time_total / tot, 1)) for e in ev[:n]]
 
-# %% ../nbs/11_bench.ipynb #803f4495
-def compiled_kernels(fn, gpu_like:bool=True) -> list[list[dict]]:
-    "Run `fn()`, which compiles with inductor, with inductor's caches off: each graph compiled, as its kernels (kind `fused` or `extern`, bytes read and written by inductor's estimate, ops)."
+# %% ../nbs/11_bench.ipynb #1a81c658
+def compiled_kernels(fn, pointwise_cat:bool=False) -> list[list[dict]]:
+    "Run `fn()`, which compiles with inductor, with inductor's caches off: each graph compiled, as its kernels (kind `fused` or `extern`, bytes read and written by inductor's estimate, ops). `pointwise_cat`: concatenations fused into their consumers, as inductor does on a GPU."
     import logging, torch._inductor.config as icfg, torch._functorch.config as fcfg
     from torch._inductor.scheduler import ExternKernelSchedulerNode, NopKernelSchedulerNode
     def ops(n):
@@ -965,11 +976,11 @@ def compiled_kernels(fn, gpu_like:bool=True) -> list[list[dict]]:
     old = log.level, log.propagate
     log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
     try:
-        with icfg.patch(fx_graph_cache=False, force_pointwise_cat=gpu_like), fcfg.patch(enable_autograd_cache=False): fn()
+        with icfg.patch(fx_graph_cache=False, force_pointwise_cat=pointwise_cat), fcfg.patch(enable_autograd_cache=False): fn()
     finally: log.removeHandler(h); log.setLevel(old[0]); log.propagate = old[1]
     return graphs
 
-# %% ../nbs/11_bench.ipynb #edd004bc
+# %% ../nbs/11_bench.ipynb #7e1a0ef9
 def kernel_label(graph:str, ops:list) -> str:
     "What a NeoBERT block's compiled kernel does, from its ops."
     o = set(ops)
@@ -985,20 +996,20 @@ def kernel_label(graph:str, ops:list) -> str:
     if o == {"add"}: return "residual adds"
     return "+".join(ops)
 
-def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat16) -> dict:
-    "Bytes one compiled NeoBERT block's training step moves per token (forward + backward; fused elementwise and extern matmul/attention kernels), by inductor's count on CPU."
+def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat16, device="cpu", backend:str="sdpa") -> dict:
+    "Bytes one compiled NeoBERT block's training step moves per token (forward + backward; fused elementwise and extern matmul/attention kernels), by inductor's count (on a GPU: its real schedule)."
     from neobert.model import NeoBERTBlock
     from neobert.layers import rope_angles
-    H = size["num_attention_heads"]
+    H, dev = size["num_attention_heads"], torch.device(device)
     def one(B):
         torch.manual_seed(0)
-        blk = NeoBERTBlock(neobert_config(size, S)); blk.config.residual_in_fp32 = residual == "fp32"; blk.compile(dynamic=False)
-        x = torch.randn(B, S, size["hidden_size"], requires_grad=True)
-        cos, sin = rope_angles(torch.arange(S)[None].expand(B, S), size["hidden_size"] // H)
+        blk = NeoBERTBlock(neobert_config(size, S, backend)).to(dev); blk.config.residual_in_fp32 = residual == "fp32"; blk.compile(dynamic=False)
+        x = torch.randn(B, S, size["hidden_size"], device=dev, requires_grad=True)
+        cos, sin = rope_angles(torch.arange(S, device=dev)[None].expand(B, S), size["hidden_size"] // H)
         def run():
-            with torch.autocast("cpu", dtype): y, _ = blk(x if residual == "fp32" else x.to(dtype), cos, sin)
+            with torch.autocast(dev.type, dtype): y, _ = blk(x if residual == "fp32" else x.to(dtype), cos, sin)
             y.float().sum().backward()
-        return compiled_kernels(run)
+        return compiled_kernels(run, pointwise_cat=dev.type == "cpu")      # on CPU, concatenations lowered as on a GPU
     g1, g2 = one(1), one(2)
     tot = lambda g, gi, k: sum(r["bytes"] for r in g[gi] if r["kind"] == k)
     per = {f"{n}_{k}": (tot(g2, gi, k) - tot(g1, gi, k)) / S for gi, n in enumerate(["forward", "backward"]) for k in ("fused", "extern")}

@@ -208,6 +208,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     s["mfu_target_40pct_met"] = bool(best[1] and best[1] >= 0.40)
     s["ratios"] = {k: v for k, v in (bench.get("ratios") or {}).items() if not k.endswith("by_len")}
     s["graph_breaks"] = {k: (v.get("graph_breaks") if isinstance(v, dict) else v) for k, v in bench.get("graph_breaks", {}).items()}
+    s["traffic_fused_kb_per_token_and_block"] = {k: (round(v["fused_per_token"] / 1e3, 1) if isinstance(v, dict) else v) for k, v in (bench.get("traffic") or {}).items()}
     s["corpus_source"] = bench.get("corpus", {}).get("source")
     s["bench_errors"] = bench.get("errors", [])
 else: s["bench"] = bench["missing"]
