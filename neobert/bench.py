@@ -22,7 +22,7 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'tensor_bytes', 'cpu_step_peak', 'graph_breaks', 'variant_name', 'categorize', 'profile_step', 'tune_train',
            'machine_info', 'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning',
            'plot_result', 'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops', 'compiled_kernels',
-           'kernel_label', 'block_traffic']
+           'kernel_label', 'block_traffic', 'plot_traffic']
 
 # %% ../nbs/11_bench.ipynb #07524ea4
 PRESETS = {
@@ -824,7 +824,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
     res["elapsed_s"] = time.perf_counter() - t0
     return res
 
-# %% ../nbs/11_bench.ipynb #c1a3647b
+# %% ../nbs/11_bench.ipynb #ae9d88ee
 def plot_tuning(ax, tuning:dict):
     "Stacked bars: each tuning variant's step time by kind of work (from its profile), labelled with tokens/s and MFU."
     rows = [r for r in tuning.get("rows", []) if r.get("status") == "ok" and isinstance(r.get("profile"), dict) and r["profile"].get("categories_ms")]
@@ -842,12 +842,12 @@ def plot_tuning(ax, tuning:dict):
     ax.set(xlabel="profiled ms per 1k tokens", title=f"tuning at {tuning.get('seq_len')} tokens"); ax.legend(fontsize=6, loc="lower right", ncol=2)
 
 def plot_result(res:dict, path=None, figsize=None, dpi=80):
-    "Training tokens/s, inference tokens/s (log-log, by length), real tokens/s on the corpus, and the tuning variants' profiles when there are any."
-    import matplotlib
-    if path is not None: matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    "Training tokens/s, inference tokens/s (log-log, by length), real tokens/s on the corpus, and the tuning variants' profiles when there are any. With `path`: saved there, without pyplot (the caller's backend untouched)."
     tuned = any(r.get("status") == "ok" for r in (res.get("tuning") or {}).get("rows", []))
-    fig, axs = plt.subplots(1, 4 if tuned else 3, figsize=figsize or ((15, 3.2) if tuned else (11, 3.2)), dpi=dpi)
+    kw = dict(figsize=figsize or ((15, 3.2) if tuned else (11, 3.2)), dpi=dpi)
+    if path is None: import matplotlib.pyplot as plt; fig = plt.figure(**kw)
+    else: from matplotlib.figure import Figure; fig = Figure(**kw)     # a file, headless: no GUI backend, no global state
+    axs = fig.subplots(1, 4 if tuned else 3)
     if tuned: plot_tuning(axs[3], res["tuning"])
     for ax, sec, title in ((axs[0], "train", "training (fwd+bwd+opt)"), (axs[1], "inference", "embedding inference")):
         keys = sorted({(r["model"], r["variant"], r["backend"]) for r in res.get(sec, []) if r.get("status") == "ok"})
@@ -863,7 +863,7 @@ def plot_result(res:dict, path=None, figsize=None, dpi=80):
     axs[2].set_xticks(range(len(rows)), labs, fontsize=7)
     axs[2].set(ylabel="real tokens / s", title=f"corpus: {res.get('corpus', {}).get('source', '?')}")
     fig.tight_layout()
-    if path is not None: fig.savefig(path); plt.close(fig)
+    if path is not None: fig.savefig(path)
     return fig
 
 def save_result(res:dict, out) -> tuple[Path, Path]:
@@ -1023,3 +1023,21 @@ def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat1
                              per_token=None if fixed else r["bytes"] / (2 * S), fixed_bytes=r["bytes"] if fixed else 0))
     return dict(residual=residual, per_token=per, fused_per_token=per["forward_fused"] + per["backward_fused"],
                 fixed_bytes=sum(r["fixed_bytes"] for r in rows if r["kind"] == "fused"), kernels=rows)
+
+# %% ../nbs/11_bench.ipynb #fa21df10
+def plot_traffic(traffics:dict, ax=None):
+    "Horizontal bars: KB per token and block of each kind of fused kernel, one bar per traffic count in `traffics` ({label: block_traffic result})."
+    ax = ax or plt.subplots(figsize=(7, 3.2))[1]
+    per = {k: {} for k in traffics}
+    for k, t in traffics.items():
+        for r in t["kernels"]:
+            if r["kind"] == "fused" and r["per_token"]:
+                w = r["what"].replace(" backward", "").replace(" weight gradient", "").replace(" (recomputed)", "")
+                per[k][w] = per[k].get(w, 0) + r["per_token"] / 1e3
+    kinds = sorted({w for d in per.values() for w in d}, key=lambda w: -max(d.get(w, 0) for d in per.values()))
+    h = 0.8 / len(per)
+    for i, (k, d) in enumerate(per.items()):
+        ax.barh([j + i * h for j in range(len(kinds))], [d.get(w, 0) for w in kinds], h, label=f"{k}: {sum(d.values()):.0f} KB")
+    ax.set_yticks([j + h * (len(per) - 1) / 2 for j in range(len(kinds))], kinds); ax.invert_yaxis()
+    ax.set_xlabel("KB per token and block (forward + backward)"); ax.legend(); ax.set_title("Bytes moved by compiled elementwise kernels")
+    return ax

@@ -261,7 +261,7 @@ class ContrastiveConfig:
         if "{text}" not in self.instruction_template:
             raise ConfigError(f"contrastive.instruction_template must contain {{text}}, got {self.instruction_template!r}")
 
-# %% ../nbs/09_contrastive.ipynb #b9b83440
+# %% ../nbs/09_contrastive.ipynb #c7cf30e7
 def _build_model(cfg):
     "Encoder and tokenizer to fine-tune: from model.name_or_path, or a fresh NeoBERT from model.* with tokenizer.*."
     if cfg.model.name_or_path:
@@ -276,14 +276,13 @@ def _build_model(cfg):
     return NeoBERT(NeoBERTConfig(**cfg.model.arch())), load_tokenizer(cfg.tokenizer)
 
 def _plot(train, val, path):
-    import matplotlib; matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
+    from matplotlib.figure import Figure      # headless and stateless: a notebook's inline backend is left alone
+    fig = Figure(figsize=(6, 3), dpi=100); ax = fig.subplots()
     if train: ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train InfoNCE")
     if val: ax.plot([r["step"] for r in val], [r["loss"] for r in val], "o-", label="validation InfoNCE")
     ax.set_xlabel("step"); ax.set_ylabel("loss")
     if train or val: ax.legend(fontsize=8)
-    fig.tight_layout(); fig.savefig(path); plt.close(fig)
+    fig.tight_layout(); fig.savefig(path)
 
 def train_contrastive(cfg) -> dict:
     "Contrastive fine-tuning as configured (resumes from trainer.output_dir's checkpoints); returns the summary written to summary.json."

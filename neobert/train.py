@@ -492,7 +492,7 @@ def _load_optimizer(d:Path, accelerator, model, optimizer):
     elif kind == "DEEPSPEED": model.load_checkpoint(str(d / "engine"), load_module_strict=True)
     else: optimizer.load_state_dict(torch.load(d / "optimizer.pt", map_location="cpu", weights_only=True))
 
-# %% ../nbs/06_train.ipynb #f13cdea9
+# %% ../nbs/06_train.ipynb #40018cf9
 def heldout_texts(cfg:Config, tokenizer):
     "Held-out documents as text, for the fill-mask demo; with data.source=pretokenized, decoded from the validation shards."
     from neobert.data import iter_documents, TokenShards
@@ -502,9 +502,8 @@ def heldout_texts(cfg:Config, tokenizer):
 
 def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]=None):
     "Save a PNG of train/validation loss against step, with the learning rate on a second axis."
-    import matplotlib; matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
+    from matplotlib.figure import Figure      # headless and stateless: a notebook's inline backend is left alone
+    fig = Figure(figsize=(6, 3), dpi=100); ax = fig.subplots()
     if train: ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
     if val: ax.plot([r["step"] for r in val], [r["loss"] for r in val], "o-", label="validation loss")
     if baseline is not None: ax.axhline(baseline, ls="--", c="gray", label="unigram baseline")
@@ -512,7 +511,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     if train and "lr" in train[0]:
         ax2 = ax.twinx(); ax2.plot([r["step"] for r in train], [r["lr"] for r in train], c="tab:green", alpha=0.5, lw=1)
         ax2.set_ylabel("learning rate", color="tab:green", fontsize=8); ax2.tick_params(labelsize=7)
-    fig.tight_layout(); fig.savefig(path); plt.close(fig)
+    fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
 # %% ../nbs/06_train.ipynb #e68d327b
