@@ -514,7 +514,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #e68d327b
+# %% ../nbs/06_train.ipynb #f8863ae2
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -637,7 +637,7 @@ def pretrain(cfg:Config) -> dict:
             if step % tc.log_steps == 0 and win["n"]:
                 s = win["stats"]; l = (s[0] / win["n"]).item()
                 tok_s = s[3].item() / max(win["time"], 1e-9)
-                wn = math.sqrt(sum(float(p.detach().float().pow(2).sum()) for p in unwrapped.parameters()))
+                wn = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float() for p in unwrapped.parameters()]))))  # one sync
                 m = dict(loss=l, perplexity=math.exp(min(l, 50)), accuracy=(s[1] / s[2].clamp(min=1)).item(), grad_norm=win["gn"] / win["n"],
                          weight_norm=wn, lr=lr, tokens=ts["tokens"], tokens_per_second=tok_s)
                 if peak: m["mfu"] = fpt * tok_s / (peak * 1e12 * world)
