@@ -980,7 +980,7 @@ def compiled_kernels(fn, pointwise_cat:bool=False) -> list[list[dict]]:
     finally: log.removeHandler(h); log.setLevel(old[0]); log.propagate = old[1]
     return graphs
 
-# %% ../nbs/11_bench.ipynb #7e1a0ef9
+# %% ../nbs/11_bench.ipynb #c6f259da
 def kernel_label(graph:str, ops:list) -> str:
     "What a NeoBERT block's compiled kernel does, from its ops."
     o = set(ops)
@@ -989,8 +989,7 @@ def kernel_label(graph:str, ops:list) -> str:
     if "rsqrt" in o: return "RMSNorm"
     if "pow" in o and "sum" in o: return "RMSNorm backward"
     if o == {"add", "mul", "sum"}: return "RMSNorm weight gradient"
-    if "select_scatter" in o: return "RoPE backward"
-    if "cat" in o and "sub" in o and "exp" not in o: return "RoPE"
+    if "rev" in o: return "RoPE" + (" backward" if graph == "backward" else "")      # the pair swap (flip) is RoPE's
     if "exp" in o: return "SwiGLU" + (" backward" if graph == "backward" else "")
     if o == {"sigmoid"}: return "SwiGLU product (recomputed)"
     if o == {"add"}: return "residual adds"

@@ -107,7 +107,7 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
         "Switch the attention kernel of an existing model (checked)."
         get_attention(name); self.config.attn_backend = name
 
-# %% ../nbs/03_model.ipynb #6e25a8bb
+# %% ../nbs/03_model.ipynb #9d39379d
 def packed_position_ids(cu_seqlens:torch.Tensor, shape) -> torch.Tensor:
     "Position of each token inside its own document, for a packed batch of `shape` (B, S)."
     B, S = shape
@@ -143,7 +143,7 @@ class NeoBERT(NeoBERTPreTrainedModel):
             # drop the mask so that SDPA can pick its fastest (flash) kernel.
             if mask is not None and not torch.compiler.is_compiling() and bool(mask.all()): mask = None
             if position_ids is None: position_ids = torch.arange(S, device=x.device)[None].expand(B, S)
-        cos, sin = rope_angles(position_ids, self.config.dim_head, self.config.rope_theta)   # (B, S, D/2)
+        cos, sin = rope_angles(position_ids, self.config.dim_head, self.config.rope_theta)   # (B, S, D) each
         hidden, attns = (x,) if output_hidden_states else None, () if output_attentions else None
         for block in self.transformer_encoder:
             x, w = block(x, cos, sin, mask, cu_seqlens, max_seqlen, output_attentions)
