@@ -399,7 +399,7 @@ def variant_name(v:dict) -> str:
     return (f"{comp}/{v['backend']}/" + (f"{t // 1024}k" if t % 1024 == 0 else str(t)) + (f"x{accum}" if accum > 1 else "")
             + ("/bf16res" if v.get("residual") == "bf16" else ""))
 
-# %% ../nbs/11_bench.ipynb #cafe68ef
+# %% ../nbs/11_bench.ipynb #8aa4b367
 KERNEL_CATEGORIES = [
     ("attention", r"flash|fmha|attention|attn|sdpa|cudnn|softmax_backward_data|_efficient"),
     ("cross_entropy", r"log_softmax|nll_loss|cross_entropy|logsumexp"),
@@ -416,7 +416,7 @@ def categorize(name:str) -> str:
     n = name.lower()
     return next((c for c, pat in KERNEL_CATEGORIES if re.search(pat, n)), "other")
 
-def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
+def profile_step(step_fn, device, steps:int=2, top:int=30) -> dict:
     "Time per category (ms per step) of `step_fn`'s GPU kernels (CUDA) or CPU operators (self time), with the top entries."
     from torch.profiler import profile, ProfilerActivity
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -442,7 +442,7 @@ def profile_step(step_fn, device, steps:int=2, top:int=12) -> dict:
     cats = dict(sorted(cats.items(), key=lambda kv: -kv[1])); tot = sum(cats.values())
     return dict(what=what, steps=steps, total_ms=tot, profiled_wall_ms=wall * 1e3, categories_ms=cats,
                 shares={c: v / tot for c, v in cats.items()} if tot else {},
-                top=[(k[:120], round(ms, 3), c) for k, ms, c in items[:top]])
+                top=[(k[:160], round(ms, 3), c) for k, ms, c in items[:top]])    # kernel names say what was fused
 
 # %% ../nbs/11_bench.ipynb #c5371e56
 def _free(device):
