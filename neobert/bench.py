@@ -21,8 +21,8 @@ __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORP
            'article_stats', 'corpus_batches', 'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved',
            'tensor_bytes', 'cpu_step_peak', 'graph_breaks', 'variant_name', 'categorize', 'profile_step', 'tune_train',
            'machine_info', 'versions', 'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning',
-           'plot_result', 'save_result', 'bench_cli', 'summary', 'tuning_summary', 'top_ops', 'compiled_kernels',
-           'kernel_label', 'block_traffic', 'plot_traffic']
+           'plot_result', 'save_result', 'bench_cli', 'summary', 'traffic_summary', 'tuning_summary', 'top_ops',
+           'compiled_kernels', 'kernel_label', 'block_traffic', 'plot_traffic']
 
 # %% ../nbs/11_bench.ipynb #07524ea4
 PRESETS = {
@@ -568,7 +568,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #a9511c43
+# %% ../nbs/11_bench.ipynb #a2cba6cf
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -621,6 +621,11 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
                              peer_notes="peers: random init, SDPA attention, dropout 0; ModernBERT sparse_prediction=True, FFN width = our SwiGLU width; BERT intermediate_size = our nominal one"),
                ratio_definitions=RATIO_DEFINITIONS, models={}, train=[], inference=[], corpus={}, memory={}, graph_breaks={}, tuning={}, errors=[])
     late = lambda: time.perf_counter() > deadline
+    def save_partial():          # a partial result survives a kill
+        if not checkpoint: return
+        res["ratios"] = compute_ratios(res); res["elapsed_s"] = time.perf_counter() - t0
+        try: checkpoint(res)
+        except Exception as e: say(f"[bench] checkpoint failed: {e}")
     def guard(part, fn):
         if late(): res["errors"].append(f"{part}: skipped: time budget of {budget:.0f}s spent"); say(f"[bench] {part}: skipped (budget)"); return
         t = time.perf_counter()
@@ -630,10 +635,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             res["errors"].append(f"{part}: {type(e).__name__}: {str(e)[:500]}"); say(f"[bench] {part}: FAILED {type(e).__name__}: {e}")
             say(traceback.format_exc()[-1500:])
         say(f"[bench] {part}: {time.perf_counter() - t:.1f}s")
-        if checkpoint:          # a partial result survives a kill
-            res["ratios"] = compute_ratios(res); res["elapsed_s"] = time.perf_counter() - t0
-            try: checkpoint(res)
-            except Exception as e: say(f"[bench] checkpoint failed: {e}")
+        save_partial()
 
     # models: ours (eager, and on GPU a compiled twin with the same initialisation) and the peers
     models, opts, parts = {}, {}, {}
@@ -661,10 +663,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             now = time.perf_counter()       # by default at most 60% of what is left, so that the comparisons with the peers still run
             tdl = min(deadline, now + (tune_budget_s if tune_budget_s is not None else min(T["budget_s"], 0.6 * max(0.0, deadline - now))))
             def partial(rows):       # a kill during a long compile keeps the variants already measured
-                res["tuning"] = dict(seq_len=T["seq_len"], tokens_per_step=P["tokens_per_step"], rows=rows, partial=True)
-                if checkpoint:
-                    try: checkpoint(res)
-                    except Exception as e: say(f"[bench] checkpoint failed: {e}")
+                res["tuning"] = dict(seq_len=T["seq_len"], tokens_per_step=P["tokens_per_step"], rows=rows, partial=True); save_partial()
             tn = tune_train(size, T["seq_len"], P["tokens_per_step"], dev, dtype, P["warmup"], P["steps"], T.get("variants"), seed, peak, tdl, say,
                             max_len=max_len, on_row=partial)
             m, o, v = tn.pop("model", None), tn.pop("optimizer", None), tn.pop("variant", None)
@@ -679,7 +678,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
             T, out = P["tune"], {}
             for r in ("fp32", "bf16"):
                 if time.perf_counter() + 30 > deadline: out[r] = "skipped: time budget"; break
-                bt = block_traffic(size, T["seq_len"], r, dtype, dev, res.get("settings", {}).get("compiled_backend", "sdpa"))
+                bt = block_traffic(size, T["seq_len"], r, dtype, dev, res["settings"].get("compiled_backend", "sdpa"))
                 out[r] = bt; say(f"[bench] traffic, {r} residual stream: {bt['fused_per_token'] / 1e3:.1f} KB per token and block in fused kernels")
             res["traffic"] = out
         guard("traffic", traffic)
@@ -875,7 +874,7 @@ def save_result(res:dict, out) -> tuple[Path, Path]:
     except Exception as e: res.setdefault("errors", []).append(f"plot: {type(e).__name__}: {e}"); out.write_text(json.dumps(res, indent=1, default=str))
     return out, png
 
-# %% ../nbs/11_bench.ipynb #e76cc286
+# %% ../nbs/11_bench.ipynb #7b4ffaee
 def bench_cli(argv=None):
     "Benchmark NeoBERT against ModernBERT and BERT at matched size; write JSON + PNG."
     ap = argparse.ArgumentParser(prog="bench.py", description=bench_cli.__doc__)
@@ -934,9 +933,12 @@ def summary(res:dict) -> dict:
     if tu.get("rows"):
         s["tuning"] = tuning_summary(tu)
         s["tuning_fastest"] = tu.get("fastest"); s["compiled_variant"] = res.get("settings", {}).get("compiled_variant")
-    if res.get("traffic"):
-        s["traffic_fused_kb_per_token_and_block"] = {k: round(v["fused_per_token"] / 1e3, 1) if isinstance(v, dict) else v for k, v in res["traffic"].items()}
+    if res.get("traffic"): s["traffic_fused_kb_per_token_and_block"] = traffic_summary(res["traffic"])
     return s
+
+def traffic_summary(traffic:dict) -> dict:
+    "KB per token and block in fused kernels, per residual stream (or why it was not counted)."
+    return {k: round(v["fused_per_token"] / 1e3, 1) if isinstance(v, dict) else v for k, v in traffic.items()}
 
 def tuning_summary(tuning:dict) -> dict:
     "Per tuning variant: tokens/s, MFU, peak memory, GPU-busy fraction and profiled ms per step by kind of work (or its status)."

@@ -195,8 +195,9 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     s["compiled_variant"] = bench.get("settings", {}).get("compiled_variant")
     tune = bench.get("tuning") or {}
     try:
-        from neobert.bench import tuning_summary
+        from neobert.bench import tuning_summary, traffic_summary
         s["tuning"] = tuning_summary(tune)
+        s["traffic_fused_kb_per_token_and_block"] = traffic_summary(bench.get("traffic") or {})
     except Exception as e: s["tuning"] = f"not summarised ({type(e).__name__}: {e}); see bench.json"
     # the best MFU at 1024 of our pretraining step, over the bench's compiled contender and every tuning variant
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
@@ -208,7 +209,6 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     s["mfu_target_40pct_met"] = bool(best[1] and best[1] >= 0.40)
     s["ratios"] = {k: v for k, v in (bench.get("ratios") or {}).items() if not k.endswith("by_len")}
     s["graph_breaks"] = {k: (v.get("graph_breaks") if isinstance(v, dict) else v) for k, v in bench.get("graph_breaks", {}).items()}
-    s["traffic_fused_kb_per_token_and_block"] = {k: (round(v["fused_per_token"] / 1e3, 1) if isinstance(v, dict) else v) for k, v in (bench.get("traffic") or {}).items()}
     s["corpus_source"] = bench.get("corpus", {}).get("source")
     s["bench_errors"] = bench.get("errors", [])
 else: s["bench"] = bench["missing"]
