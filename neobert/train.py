@@ -21,10 +21,10 @@ from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_
 __all__ = ['MARKER', 'PEAK_BF16_TFLOPS', 'SHAPE_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'param_groups',
            'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler', 'resolve_mixed_precision', 'accumulation_steps',
            'make_accelerator', 'set_cpu_threads', 'keep_freed_memory', 'NonFiniteError', 'to_device', 'batch_tokens',
-           'forward_backward', 'apply_update', 'CorruptCheckpoint', 'CheckpointManager', 'MetricsLogger',
-           'model_flops_per_token', 'guess_peak_tflops', 'evaluate_mlm', 'unigram_logprobs', 'unigram_baseline_loss',
-           'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model', 'check_resume', 'heldout_texts',
-           'plot_curves', 'pretrain', 'pretrain_cli']
+           'attended_pairs', 'forward_backward', 'apply_update', 'CorruptCheckpoint', 'CheckpointManager',
+           'MetricsLogger', 'model_flops_per_token', 'model_flops', 'guess_peak_tflops', 'evaluate_mlm',
+           'unigram_logprobs', 'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'tokenizer_fingerprint',
+           'build_model', 'check_resume', 'heldout_texts', 'plot_curves', 'pretrain', 'pretrain_cli']
 
 # %% ../nbs/06_train.ipynb #572ad9d8
 def set_seed(seed:int):
@@ -141,7 +141,7 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 1 GiB
     except (OSError, AttributeError): return False
 
-# %% ../nbs/06_train.ipynb #df473356
+# %% ../nbs/06_train.ipynb #f2c5826b
 class NonFiniteError(UserError):
     "Training produced a non-finite loss or gradient (policy `halt`, or too many skipped steps in a row)."
 
@@ -153,14 +153,24 @@ def batch_tokens(batch:dict, pad_id:int=0) -> int:
     "Real (non-padding) tokens in a batch."
     return int((batch["input_ids"] != pad_id).sum())
 
+def attended_pairs(batch:dict, pad_id:int=0) -> torch.Tensor:
+    "Σ l² over the batch's real sequences (l = tokens a sequence's tokens attend over): packed documents, padded rows or whole rows. A float64 tensor on the batch's device (no host sync)."
+    ids = batch["input_ids"]
+    if batch.get("cu_seqlens") is not None:              # packed: each document attends to itself; padding segments are not real
+        cu = batch["cu_seqlens"].long(); lens = (cu[1:] - cu[:-1]).double()
+        return (lens.square() * (ids.reshape(-1)[cu[:-1]] != pad_id)).sum()
+    if batch.get("attention_mask") is not None: return batch["attention_mask"].sum(1).double().square().sum()
+    B, S = ids.shape
+    return torch.tensor(float(B * S * S), dtype=torch.float64, device=ids.device)
+
 def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, nonfinite:bool=False) -> torch.Tensor:
-    "Forward and backward over one step's micro-batches; loss normalised by the global masked-token count. Returns [loss, correct, masked, tokens] summed over processes."
+    "Forward and backward over one step's micro-batches; loss normalised by the global masked-token count. Returns [loss, correct, masked, tokens, attended pairs] summed over processes."
     ga, world, dev = len(micro_batches), accelerator.num_processes, accelerator.device
     if accelerator.gradient_accumulation_steps != ga:
         raise ValueError(f"{ga} micro-batches but the accelerator accumulates {accelerator.gradient_accumulation_steps}")
     n = torch.tensor(float(sum(int((b["labels"] != -100).sum()) for b in micro_batches)), device=dev)
     n = accelerator.reduce(n, "sum").clamp(min=1)                  # masked tokens in the global batch
-    stats = torch.zeros(4, device=dev, dtype=torch.float64)
+    stats = torch.zeros(5, device=dev, dtype=torch.float64)
     accelerator.step = 0                                           # re-align accumulation with this step
     model.train()
     for b in micro_batches:
@@ -175,7 +185,7 @@ def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0,
             pred = out.logits.argmax(-1)
             if pred.dim() > 1: pred = pred[lab != -100]
             stats += torch.stack([loss.detach().double(), (pred == tgt).sum().double(), torch.tensor(tgt.numel(), device=dev).double(),
-                                  (b["input_ids"] != pad_id).sum().double()])
+                                  (b["input_ids"] != pad_id).sum().double(), attended_pairs(b, pad_id)])
     return accelerator.reduce(stats, "sum")
 
 def _engine(accelerator) -> str:
@@ -332,12 +342,16 @@ class MetricsLogger:
     def close(self):
         if self.run is not None: self.run.finish(); self.run = None
 
-# %% ../nbs/06_train.ipynb #66ad1053
+# %% ../nbs/06_train.ipynb #992f463b
 def model_flops_per_token(config:NeoBERTConfig, seq_len:int, decoder_fraction:float=1.0) -> float:
     "Training FLOPs per token: 6 x (non-embedding matmul parameters, decoder weighted by `decoder_fraction`) + 12 x layers x hidden x seq_len."
     h, L, f, V = config.hidden_size, config.num_hidden_layers, swiglu_width(config.intermediate_size), config.vocab_size
     blocks = L * (4 * h * h + 3 * h * f)          # qkv (3h^2) + wo (h^2) + w12 (2hf) + w3 (fh)
     return 6 * (blocks + decoder_fraction * h * V) + 12 * L * h * seq_len
+
+def model_flops(config:NeoBERTConfig, tokens:float, pairs:float, decoder_fraction:float=1.0) -> float:
+    "Training FLOPs of `tokens` real tokens whose sequences attend over `pairs` = Σ l² query-key pairs (`attended_pairs`)."
+    return model_flops_per_token(config, 0, decoder_fraction) * tokens + 12 * config.num_hidden_layers * config.hidden_size * pairs
 
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0,
                     "A10G": 70.0, "A10": 125.0, "A6000": 155.0, "RTX 4090": 165.0, "RTX 3090": 71.0, "V100": 125.0, "T4": 65.0}
@@ -350,7 +364,7 @@ def guess_peak_tflops(device=None, precision:str="bf16") -> Optional[float]:
         if k in name: return v if precision in ("bf16", "fp16") else v / 2
     return None
 
-# %% ../nbs/06_train.ipynb #5d637800
+# %% ../nbs/06_train.ipynb #5b1b8cb2
 def _reduce(t, accelerator):
     return accelerator.reduce(t, "sum") if accelerator is not None and accelerator.num_processes > 1 else t
 
@@ -386,7 +400,7 @@ def unigram_baseline_loss(counts:torch.Tensor, batches:Iterable[dict], accelerat
     if accelerator is not None: s = _reduce(s.to(accelerator.device), accelerator).cpu()
     return (s[0] / s[1].clamp(min=1)).item()
 
-# %% ../nbs/06_train.ipynb #49d5e364
+# %% ../nbs/06_train.ipynb #7848a9a8
 _STOP = set("the a an of and or to in on at by for with from as is was were are be been it its this that these those he she they his her their which who not but also has had have".split())
 
 def mask_one_word(text:str, tokenizer, max_words:int=24, max_tokens:int=512) -> Optional[tuple[str, str]]:
@@ -413,7 +427,7 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
     model.train(was)
     return res
 
-# %% ../nbs/06_train.ipynb #397e6c56
+# %% ../nbs/06_train.ipynb #66cd4866
 def tokenizer_fingerprint(tokenizer) -> str:
     "A hash of the vocabulary and special tokens: equal fingerprints tokenize alike."
     v = sorted(tokenizer.get_vocab().items())
@@ -492,7 +506,7 @@ def _load_optimizer(d:Path, accelerator, model, optimizer):
     elif kind == "DEEPSPEED": model.load_checkpoint(str(d / "engine"), load_module_strict=True)
     else: optimizer.load_state_dict(torch.load(d / "optimizer.pt", map_location="cpu", weights_only=True))
 
-# %% ../nbs/06_train.ipynb #40018cf9
+# %% ../nbs/06_train.ipynb #e03988b2
 def heldout_texts(cfg:Config, tokenizer):
     "Held-out documents as text, for the fill-mask demo; with data.source=pretokenized, decoded from the validation shards."
     from neobert.data import iter_documents, TokenShards
@@ -514,7 +528,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #f8863ae2
+# %% ../nbs/06_train.ipynb #9f94dc39
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -589,7 +603,6 @@ def pretrain(cfg:Config) -> dict:
     if resume is not None: logger.truncate(ts["step"])
     unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
     mask_frac = cfg.collator.mlm_probability if unwrapped.config.decoder_on_masked_only else 1.0
-    fpt = model_flops_per_token(unwrapped.config, cfg.data.max_length, mask_frac)
     peak = tc.peak_tflops or guess_peak_tflops(accelerator.device, resolve_mixed_precision(tc))
     last_ckpt = resume
 
@@ -606,7 +619,7 @@ def pretrain(cfg:Config) -> dict:
 
     # the next batches are made in a thread while the GPU trains; `it.state_dict()` is the position after the last one consumed
     step, it = ts["step"], Prefetcher(train_stream, ga if cfg.data.prefetch_batches is None else cfg.data.prefetch_batches)
-    win = dict(stats=torch.zeros(4, dtype=torch.float64), gn=0.0, n=0, time=0.0)
+    win = dict(stats=torch.zeros(5, dtype=torch.float64), gn=0.0, n=0, time=0.0)
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and main), desc="pretrain", dynamic_ncols=True, mininterval=1.0)
     last_train_loss, data_sha = None, hashlib.sha256()
     try:
@@ -632,6 +645,7 @@ def pretrain(cfg:Config) -> dict:
                 win["stats"] += stats.cpu(); win["gn"] += gnorm; win["n"] += 1; last_train_loss = loss
             dt = time.perf_counter() - t0
             win["time"] += dt; ts["train_time"] += dt; ts["tokens"] += int(stats[3].item())
+            ts["model_flops"] = ts.get("model_flops", 0.0) + model_flops(unwrapped.config, stats[3].item(), stats[4].item(), mask_frac)
             tps = stats[3].item() / max(dt, 1e-9)
             bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
             if step % tc.log_steps == 0 and win["n"]:
@@ -639,11 +653,11 @@ def pretrain(cfg:Config) -> dict:
                 tok_s = s[3].item() / max(win["time"], 1e-9)
                 wn = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float() for p in unwrapped.parameters()]))))  # one sync
                 m = dict(loss=l, perplexity=math.exp(min(l, 50)), accuracy=(s[1] / s[2].clamp(min=1)).item(), grad_norm=win["gn"] / win["n"],
-                         weight_norm=wn, lr=lr, tokens=ts["tokens"], tokens_per_second=tok_s)
-                if peak: m["mfu"] = fpt * tok_s / (peak * 1e12 * world)
+                         weight_norm=wn, lr=lr, tokens=ts["tokens"], tokens_per_second=tok_s, attended_length=s[4].item() / max(s[3].item(), 1))
+                if peak: m["mfu"] = model_flops(unwrapped.config, s[3].item(), s[4].item(), mask_frac) / max(win["time"], 1e-9) / (peak * 1e12 * world)
                 if ts["skipped_steps"]: m["skipped_steps"] = ts["skipped_steps"]
                 logger.log(m, step)
-                win = dict(stats=torch.zeros(4, dtype=torch.float64), gn=0.0, n=0, time=0.0)
+                win = dict(stats=torch.zeros(5, dtype=torch.float64), gn=0.0, n=0, time=0.0)
             if step % tc.eval_steps == 0 and step < tc.max_steps: evaluate(step)
             if step % tc.save_steps == 0 or step == tc.max_steps: save(step)
         if last_ckpt is None or last_ckpt.name != f"step-{step}": save(step)
@@ -657,7 +671,8 @@ def pretrain(cfg:Config) -> dict:
                    val_mlm_accuracy=final["accuracy"], val_masked_tokens=final["tokens"], unigram_baseline_loss=baseline,
                    tokens_per_second=ts["tokens"] / max(ts["train_time"], 1e-9), train_time=ts["train_time"],
                    wall_time=time.time() - t_begin, skipped_steps=ts["skipped_steps"], parameters=n_params, processes=world,
-                   checkpoint=str(ckm.path(step)), output_dir=str(out))
+                   checkpoint=str(ckm.path(step)), output_dir=str(out), model_flops=ts.get("model_flops"),
+                   mfu=ts["model_flops"] / max(ts["train_time"], 1e-9) / (peak * 1e12 * world) if peak and ts.get("model_flops") else None)
     # per process: a hash of the input ids it trained on in this invocation, and of its final weights (replicas must agree)
     wsha = None
     if _engine(accelerator) not in ("FSDP", "DEEPSPEED"):                 # sharded engines hold only a piece of the weights
@@ -685,7 +700,7 @@ def pretrain(cfg:Config) -> dict:
     accelerator.wait_for_everyone()
     return summary
 
-# %% ../nbs/06_train.ipynb #f852c40e
+# %% ../nbs/06_train.ipynb #6d53b213
 @call_parse(nested=True)
 @user_errors
 def pretrain_cli(config:str=None):  # YAML config file; then any --section.key value overrides
