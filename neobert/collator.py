@@ -12,7 +12,8 @@ from .data import (document_source, STATUS_STAT, TokenShards, _seed, _special_id
 
 # %% auto #0
 __all__ = ['STAT_KEYS', 'mask_tokens', 'special_lookup', 'DocReader', 'ArrayTable', 'collate_packed', 'collate_paper',
-           'batch_efficiency', 'PretrainingStream', 'build_pretraining_stream', 'plot_packed_batch', 'Prefetcher']
+           'collate_concat', 'batch_efficiency', 'PretrainingStream', 'build_pretraining_stream', 'plot_packed_batch',
+           'Prefetcher']
 
 # %% ../nbs/05_collator.ipynb #1e96929b
 def mask_tokens(input_ids:torch.Tensor, special_mask:torch.Tensor, ccfg:CollatorConfig, generator:torch.Generator, vocab_size:int, mask_id:int=103):
@@ -35,7 +36,7 @@ def special_lookup(special_ids, vocab_size:int) -> torch.Tensor:
     t = torch.zeros(vocab_size, dtype=torch.bool); t[list(special_ids)] = True
     return t
 
-# %% ../nbs/05_collator.ipynb #54422d83
+# %% ../nbs/05_collator.ipynb #1ef84236
 STAT_KEYS = ("documents", "tokens", "slots", "truncated_tokens", "skipped_empty", "bad_rows", "replaced_utf8", "input_tokens",
              "output_tokens", "split_documents", "pieces", "rows", "batches", "masked_tokens", "epochs")
 
@@ -98,6 +99,17 @@ class DocReader:
                 return seg
         return None
 
+    def take_run(self, room:int, rng:random.Random):
+        "Concatenated rows: (up to `room` content tokens of a random open document, whether a [SEP] ends it), or None when nothing is left."
+        self._fill()
+        if not self.open: return None
+        j = rng.randrange(len(self.open)); o = self.open[j]; left = len(o[2]) - o[1]
+        self.stats["pieces"] += 1
+        if left + 1 <= room:                                    # the rest of the document and its [SEP]
+            del self.open[j]; return o[2][o[1]:], True
+        seg = o[2][o[1]:o[1] + room]; o[1] += room              # cut at the row's end; the rest (maybe only its [SEP]) comes later
+        return seg, False
+
     def pending_tokens(self) -> int: return sum(len(o[2]) - o[1] for o in self.open) if self._pending is None else -1
 
     def state_dict(self) -> dict:
@@ -116,7 +128,7 @@ class ArrayTable:
     def doc(self, i, ahead=()): d = self.docs[int(i)]; return (d, "ok") if len(d) else (None, "empty")
     def lengths(self): return np.array([len(d) + 2 if len(d) else 0 for d in self.docs])
 
-# %% ../nbs/05_collator.ipynb #915ceda3
+# %% ../nbs/05_collator.ipynb #b8e06b80
 def collate_packed(rows:list, max_length:int, cls_id:int, sep_id:int, pad_id:int):
     "Rows of pieces -> (input_ids (B,S) int64, position_ids (B,S) int64, cu_seqlens int32, max_seqlen int)."
     B, L = len(rows), max_length
@@ -143,15 +155,29 @@ def collate_paper(rows:list, pad_to_multiple_of:int, cls_id:int, sep_id:int, pad
         ids[r, 0] = cls_id; ids[r, 1:n - 1] = seg; ids[r, n - 1] = sep_id; am[r, :n] = 1
     return torch.from_numpy(ids), torch.from_numpy(am)
 
+def collate_concat(rows:list, max_length:int, cls_id:int, sep_id:int, pad_id:int):
+    "Rows of (piece, ends) runs -> (input_ids (B,S) int64, attention_mask (B,S) or None when every row is full)."
+    ids = np.full((len(rows), max_length), pad_id, dtype=np.int64); n = np.zeros(len(rows), dtype=np.int64)
+    for r, runs in enumerate(rows):
+        p = 1; ids[r, 0] = cls_id
+        for seg, ends in runs:
+            ids[r, p:p + len(seg)] = seg; p += len(seg)
+            if ends: ids[r, p] = sep_id; p += 1
+        if p > max_length: raise AssertionError(f"row {r} overflows: {p} > {max_length}")
+        n[r] = p
+    if (n == max_length).all(): return torch.from_numpy(ids), None
+    return torch.from_numpy(ids), torch.from_numpy((np.arange(max_length)[None] < n[:, None]).astype(np.int64))
+
 def batch_efficiency(batch:dict, pad_id:int=0) -> float:
     "Real tokens / slots of one batch (packed: segments that start with a non-pad token are real)."
     if "cu_seqlens" in batch:
         cu = batch["cu_seqlens"].long(); lens = cu[1:] - cu[:-1]
         real = batch["input_ids"].reshape(-1)[cu[:-1]] != pad_id
         return float(lens[real].sum()) / batch["input_ids"].numel()
+    if batch.get("attention_mask") is None: return 1.0         # concatenated rows, all full
     return float(batch["attention_mask"].sum()) / batch["attention_mask"].numel()
 
-# %% ../nbs/05_collator.ipynb #73de25d2
+# %% ../nbs/05_collator.ipynb #24884df0
 _FP_DATA = ("source", "name", "config_name", "split", "text_column", "streaming", "train_file", "validation_file", "pretokenized_dir",
             "validation_fraction", "max_length", "batching", "pad_to_multiple_of", "long_documents", "open_documents",
             "long_context_min_tokens", "long_context_probs", "shuffle_buffer")
@@ -169,7 +195,7 @@ class PretrainingStream:
         d = cfg.data
         self.cfg, self.sources, self.probs, self.split, self.rank, self.world_size = cfg, sources, probs, split, rank, world_size
         self.one_pass = (split != "train") if one_pass is None else one_pass
-        self.mode = d.long_documents if d.long_documents != "auto" else ("split" if d.batching == "packed" else "truncate")
+        self.mode = d.long_documents if d.long_documents != "auto" else ("truncate" if d.batching == "paper" else "split")
         self.L, self.B, self.seed, self.kind = d.max_length, cfg.trainer.batch_size, cfg.trainer.seed, {"train": 0, "validation": 1}.get(split, 2)
         self.cls, self.sep, self.pad, self.mask_id = specials["cls"], specials["sep"], specials["pad"], specials["mask"]
         self.vocab_size = vocab_size or cfg.model.vocab_size
@@ -193,6 +219,11 @@ class PretrainingStream:
         return len(self.probs) - 1
 
     def _row(self, reader, rng):
+        if self.cfg.data.batching == "concat":                  # [CLS], then runs of documents, each ended by [SEP], to the last slot
+            runs, room = [], self.L - 1
+            while room > 0 and (run := reader.take_run(room, rng)) is not None:
+                runs.append(run); room -= len(run[0]) + run[1]
+            return runs
         if self.cfg.data.batching == "paper":
             seg = reader.take(self.L, rng)
             return [] if seg is None else [seg]
@@ -215,13 +246,18 @@ class PretrainingStream:
         if self.cfg.data.batching == "packed":
             ids, pos, cu, msl = collate_packed(rows, self.L, self.cls, self.sep, self.pad)
             batch = dict(input_ids=ids, position_ids=pos, cu_seqlens=cu, max_seqlen=msl)
+        elif self.cfg.data.batching == "concat":
+            ids, am = collate_concat(rows, self.L, self.cls, self.sep, self.pad)
+            batch = dict(input_ids=ids) if am is None else dict(input_ids=ids, attention_mask=am)   # a mask only in a last, short batch
         else:
             ids, am = collate_paper(rows, self.cfg.data.pad_to_multiple_of, self.cls, self.sep, self.pad)
             batch = dict(input_ids=ids, attention_mask=am)
         g = torch.Generator().manual_seed(_seed(self.seed, self.rank, self.kind, 7, self.batches))
         batch["input_ids"], batch["labels"] = mask_tokens(ids, self.special[ids], self.cfg.collator, g, self.vocab_size, self.mask_id)
-        n_seg = sum(len(x) for x in rows); content = sum(len(s) for x in rows for s in x)
-        st["output_tokens"] += content; st["tokens"] += content + 2 * n_seg; st["slots"] += ids.numel()
+        if self.cfg.data.batching == "concat":
+            content = sum(len(s) for x in rows for s, _ in x); specials = len(rows) + sum(e for x in rows for _, e in x)
+        else: content = sum(len(s) for x in rows for s in x); specials = 2 * sum(len(x) for x in rows)
+        st["output_tokens"] += content; st["tokens"] += content + specials; st["slots"] += ids.numel()
         st["rows"] += len(rows); st["batches"] += 1; st["masked_tokens"] += int((batch["labels"] != -100).sum())
         self.batches += 1
         return batch
@@ -292,7 +328,7 @@ def plot_packed_batch(batch:dict, pad_id:int=0, ax=None, title="one masked, pack
     ax.set_xlabel("position in row"); ax.set_ylabel("row"); ax.set_title(title)
     return ax
 
-# %% ../nbs/05_collator.ipynb #cf2c6bd8
+# %% ../nbs/05_collator.ipynb #a4fd8fb3
 class Prefetcher:
     "Iterate `stream` with up to `depth` batches made ahead in a thread; `state_dict()`: the position after the last batch handed out."
     _END = object()

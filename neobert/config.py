@@ -89,7 +89,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #c4e68b62
+# %% ../nbs/00_config.ipynb #2883d810
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -110,12 +110,12 @@ class DataConfig:
     pretokenized_dir: Optional[str] = cfg_field(None, "Folder of int32 token shards (source=pretokenized).")
     validation_fraction: float = cfg_field(0.02, "Fraction of documents held out when a source has no validation split.", ge=0, lt=1)
     max_length: int = cfg_field(1024, "Tokens per row (phase 1: 1024; phase 2: 4096).", ge=8)
-    batching: str = cfg_field("packed", "packed: documents end to end with block-diagonal attention; paper: one document per row, padded.", choices=["packed", "paper"])
+    batching: str = cfg_field("packed", "packed: documents end to end with block-diagonal attention; paper: one document per row, padded; concat: documents end to end as one sequence per full row, attending across documents (RoBERTa's FULL-SENTENCES; no masks, so the fastest dense attention kernels apply).", choices=["packed", "paper", "concat"])
     pad_to_multiple_of: int = cfg_field(8, "Pad rows to a multiple of this (paper batching).", ge=1)
     long_context_min_tokens: list[int] = cfg_field([], "Phase 2: document-length thresholds of the subsets, e.g. [1024, 2048].")
     long_context_probs: list[float] = cfg_field([], "Phase 2: probabilities of sampling from the full data then each subset, e.g. [0.2, 0.4, 0.4].")
     shuffle_buffer: int = cfg_field(10000, "Documents in the shuffle buffer (streaming sources).", ge=1)
-    long_documents: str = cfg_field("auto", "Documents longer than max_length: split into pieces (each with its own [CLS]/[SEP]) or truncate (the rest is dropped and counted); auto: split when packed, truncate in paper batching.", choices=["auto", "split", "truncate"])
+    long_documents: str = cfg_field("auto", "Documents longer than max_length: split into pieces (each with its own [CLS]/[SEP]) or truncate (the rest is dropped and counted); auto: truncate in paper batching, else split.", choices=["auto", "split", "truncate"])
     open_documents: int = cfg_field(32, "Documents read at once; each row takes its pieces at random among them, so one long document does not fill a whole batch.", ge=1)
     num_workers: int = cfg_field(0, "DataLoader workers (fine-tuning).", ge=0)
     prefetch_batches: Optional[int] = cfg_field(None, "Pretraining: batches made ahead in a background thread while the model trains (None: one optimizer step's worth; 0: none).", ge=0)
