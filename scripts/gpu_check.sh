@@ -9,13 +9,16 @@
 #   bench     scripts/bench.py --gpu (250M model, bf16): first the compile/attention variants at 1024 with a
 #             kernel-time profile of each (the fastest becomes the compiled contender), then the comparison with
 #             ModernBERT and BERT, the corpus, inference, memory and backends   -> OUT/bench.json, OUT/bench.png
-#   trainer   scripts/pretrain.py, paper config, 10 steps of 8 x 32 x 1024 tokens on .gpu_data/ shards -> OUT/trainer.json
+#   trainer   scripts/pretrain.py, paper config, 10 steps of 262,144 tokens on .gpu_data/ shards, once per run in
+#             GPU_CHECK_TRAINER_RUNS                                                -> OUT/trainer.json
 #             (`make gpu-data` writes .gpu_data/; skipped without it)
 #   notebooks all code cells of the notebooks that have `#| cuda` cells, in order     -> OUT/notebooks.json
 #   summary   card, MFU, tokens/s, ratios, which parts passed                         -> OUT/summary.json
 # plus OUT/log.txt (everything printed). Total wall time stays under 8 minutes (GPU_CHECK_BUDGET_S, default 470).
-# GPU_CHECK_PARTS (default "bench trainer notebooks") picks parts for a shorter re-check; GPU_CHECK_TRAINER_BACKENDS
-# (default: the bench's fastest compiled backend, else sdpa) runs the trainer once per backend listed.
+# GPU_CHECK_PARTS (default "bench trainer notebooks") picks parts for a shorter re-check. GPU_CHECK_TRAINER_RUNS lists
+# trainer runs as BATCHING/BACKEND[/bf16res][/64k] (data.batching; model.attn_backend, `best` = the bench's fastest
+# compiled backend, else sdpa; bf16res: model.residual_in_fp32=false; 64k: 64 rows of 1,024 per micro-batch), default
+# "concat/best/bf16res/64k concat/best packed/best": all levers on dense rows, then dense rows plain, then packed documents.
 # GPU_CHECK_TUNE_S gives the bench's tuning pass that many seconds (default: at most 60% of the bench's budget), and
 # GPU_CHECK_BENCH_MAX_S caps the bench part (default 400 s).
 set -u
@@ -108,7 +111,10 @@ EOF
 
 # the benchmark first (the headline: MFU and tokens/s), capped so that the notebook cells keep 2+ minutes
 HAS_CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
-BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-160} )); BMAX=${GPU_CHECK_BENCH_MAX_S:-400}; if [ "$BL" -gt "$BMAX" ]; then BL=$BMAX; fi
+TRAINER_RUNS=${GPU_CHECK_TRAINER_RUNS:-concat/best/bf16res/64k concat/best packed/best}
+N_RUNS=0; if want trainer >/dev/null; then N_RUNS=$(echo $TRAINER_RUNS | wc -w); fi
+# what the bench leaves: each trainer run (compile included) and the notebook cells
+BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-$(( 55 * N_RUNS + 70 ))} )); BMAX=${GPU_CHECK_BENCH_MAX_S:-400}; if [ "$BL" -gt "$BMAX" ]; then BL=$BMAX; fi
 if ! want bench; then :
 elif [ "$HAS_CUDA" != "1" ]; then
   say "bench: NO CUDA DEVICE: the GPU benchmark is skipped; running the tiny CPU benchmark instead, to exercise the path"
@@ -125,30 +131,37 @@ TRAIN_DIR=${GPU_CHECK_TRAIN_DIR:-/tmp/neobert_gpu_check_run}
 # (GPU_CHECK_TRAINER=force runs it without CUDA and GPU_CHECK_TRAINER_ARGS adds overrides: how it is tried on a CPU)
 if ! want trainer; then :
 elif { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -f .gpu_data/shards/meta.json ] && [ -f .gpu_data/tokenizer/tokenizer.json ]; then
-  BACKENDS=${GPU_CHECK_TRAINER_BACKENDS:-$("$PY" -c "import json,sys; print((json.load(open(sys.argv[1])).get('settings') or {}).get('compiled_backend') or 'sdpa')" "$OUT/bench.json" 2>/dev/null || echo sdpa)}
+  BEST=$("$PY" -c "import json,sys; print((json.load(open(sys.argv[1])).get('settings') or {}).get('compiled_backend') or 'sdpa')" "$OUT/bench.json" 2>/dev/null || echo sdpa)
   rm -f "$OUT/trainer.json"
-  for BACKEND in $BACKENDS; do
+  for RUN in $TRAINER_RUNS; do
+  IFS=/ read -r BATCHING BACKEND REST <<< "$RUN"
+  if [ "$BACKEND" = "best" ]; then BACKEND=$BEST; fi
+  EXTRA=""
+  case "/${REST:-}/" in */bf16res/*) EXTRA="$EXTRA --model.residual_in_fp32 false";; esac
+  case "/${REST:-}/" in */64k/*) EXTRA="$EXTRA --trainer.batch_size 64";; esac
+  LABEL="$BATCHING/$BACKEND${REST:+/$REST}"
   rm -rf "$TRAIN_DIR"
-  part "trainer_$BACKEND" ${GPU_CHECK_TRAINER_S:-80} "$PY" scripts/pretrain.py --config configs/pretrain_neobert.yaml \
+  part "trainer_${LABEL//\//_}" ${GPU_CHECK_TRAINER_S:-80} "$PY" scripts/pretrain.py --config configs/pretrain_neobert.yaml \
     --data.source pretokenized --data.pretokenized_dir .gpu_data/shards --tokenizer.name_or_path .gpu_data/tokenizer \
-    --data.batching packed --model.attn_backend "$BACKEND" --trainer.max_steps 10 --trainer.tokens_per_step 262144 \
+    --data.batching "$BATCHING" --model.attn_backend "$BACKEND" --trainer.max_steps 10 --trainer.tokens_per_step 262144 \
     --trainer.log_steps 2 --trainer.eval_steps 100000 --trainer.eval_batches 2 --trainer.save_steps 100000 \
-    --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --wandb.mode disabled ${GPU_CHECK_TRAINER_ARGS:-}
-  # trainer.json: {"runs": [one entry per backend, the bench's choice first]}
-  timeout -k 5 30 "$PY" - "$TRAIN_DIR" "$OUT/trainer.json" "$BACKEND" >> "$LOG" 2>&1 <<'EOF'
+    --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --wandb.mode disabled $EXTRA ${GPU_CHECK_TRAINER_ARGS:-}
+  # trainer.json: {"runs": [one entry per run, in order]}
+  timeout -k 5 30 "$PY" - "$TRAIN_DIR" "$OUT/trainer.json" "$BACKEND" "$LABEL" >> "$LOG" 2>&1 <<'EOF'
 import json, sys
 from pathlib import Path
-run, out, backend = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+run, out, backend, label = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 rows = []
 try: rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in l]
 except Exception as e: print("trainer metrics:", e)
 steady = rows[1:] or rows            # the first window holds the compilation
 med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
-t = dict(backend=backend, config="configs/pretrain_neobert.yaml (250M, 1,024 tokens, packed, compiled per block), 8 micro-batches of 32 x 1024 tokens per step",
-         windows=[{k: r.get(k) for k in ("step", "tokens_per_second", "mfu", "loss")} for r in rows],
+t = dict(run=label, backend=backend, config=f"configs/pretrain_neobert.yaml (250M, 1,024 tokens, compiled per block), {label}, 262,144 tokens per step",
+         windows=[{k: r.get(k) for k in ("step", "tokens_per_second", "mfu", "attended_length", "loss")} for r in rows],
          steady_tokens_per_s=med([r["tokens_per_second"] for r in steady if r.get("tokens_per_second")]),
-         steady_mfu=med([r["mfu"] for r in steady if r.get("mfu")]))
-try: t["summary"] = {k: v for k, v in json.loads((run / "summary.json").read_text()).items() if k in ("steps", "tokens", "tokens_per_second", "final_train_loss", "val_mlm_loss")}
+         steady_mfu=med([r["mfu"] for r in steady if r.get("mfu")]),
+         attended_length=med([r["attended_length"] for r in steady if r.get("attended_length")]))
+try: t["summary"] = {k: v for k, v in json.loads((run / "summary.json").read_text()).items() if k in ("steps", "tokens", "tokens_per_second", "mfu", "final_train_loss", "val_mlm_loss")}
 except Exception as e: t["summary"] = f"missing: {e}"
 try: res = json.loads(out.read_text())
 except Exception: res = dict(runs=[])
@@ -202,7 +215,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     # the best MFU at 1024 of our pretraining step, over the bench's compiled contender and every tuning variant
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
     cands += [(r.get("tune"), r.get("mfu")) for r in tune.get("rows", []) if r.get("status") == "ok" and r.get("seq_len") == 1024]
-    cands += [(f"trainer ({r.get('backend')})", r.get("steady_mfu")) for r in runs]
+    cands += [(f"trainer {r.get('run', r.get('backend'))}", r.get("steady_mfu")) for r in runs]
     cands = [c for c in cands if c[1]]
     best = max(cands, key=lambda c: c[1]) if cands else (None, None)
     s["best_mfu_at_1024"] = dict(variant=best[0], mfu=best[1])
@@ -212,9 +225,10 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     s["corpus_source"] = bench.get("corpus", {}).get("source")
     s["bench_errors"] = bench.get("errors", [])
 else: s["bench"] = bench["missing"]
-first = runs[0] if runs else trainer     # the bench's choice of backend (or what says why trainer.json is missing)
-s["trainer"] = {k: first.get(k) for k in ("backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in first}
-s["trainer_runs"] = {r.get("backend"): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu")) for r in runs}
+first = runs[0] if runs else trainer     # the first run (or what says why trainer.json is missing)
+s["trainer"] = {k: first.get(k) for k in ("run", "backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in first}
+s["trainer_runs"] = {r.get("run", r.get("backend")): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu"),
+                                                          attended_length=r.get("attended_length")) for r in runs}
 (out / "summary.json").write_text(json.dumps(s, indent=1))
 print(json.dumps(s, indent=1))
 EOF
