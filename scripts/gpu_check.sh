@@ -114,7 +114,7 @@ HAS_CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev
 TRAINER_RUNS=${GPU_CHECK_TRAINER_RUNS:-concat/best/bf16res/64k concat/best packed/best}
 N_RUNS=0; if want trainer >/dev/null; then N_RUNS=$(echo $TRAINER_RUNS | wc -w); fi
 # what the bench leaves: each trainer run (compile included) and the notebook cells
-BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-$(( 55 * N_RUNS + 70 ))} )); BMAX=${GPU_CHECK_BENCH_MAX_S:-400}; if [ "$BL" -gt "$BMAX" ]; then BL=$BMAX; fi
+BL=$(( $(left) - ${GPU_CHECK_RESERVE_S:-$(( 60 * N_RUNS + 70 ))} )); BMAX=${GPU_CHECK_BENCH_MAX_S:-400}; if [ "$BL" -gt "$BMAX" ]; then BL=$BMAX; fi
 if ! want bench; then :
 elif [ "$HAS_CUDA" != "1" ]; then
   say "bench: NO CUDA DEVICE: the GPU benchmark is skipped; running the tiny CPU benchmark instead, to exercise the path"
