@@ -379,17 +379,19 @@ def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> 
     dynamo.reset()
     return out
 
-# %% ../nbs/11_bench.ipynb #0864e74b
+# %% ../nbs/11_bench.ipynb #ce35aa7b
 TUNE_VARIANTS = [    # compiled training-step settings tried by `tune_train` (a time budget cuts the tail); H200 at 1,024 tokens:
-    dict(compile_mode="blocks", dynamic=None, backend="cudnn"),                        # 249k tokens/s, 37.3% MFU (fixed-length rows)
-    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2),                # twice the tokens per micro-batch: 257k, 38.5%
-    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, accum=4, residual="bf16"),  # the levers together: predicted ~41%
+    dict(compile_mode="blocks", dynamic=None, backend="cudnn"),                        # 249k tokens/s, 37.3% MFU (fixed-length rows, before the
+                                                                                       # new RoPE and in-place concatenations: predicted ~275k)
+    dict(compile_mode="blocks", dynamic=None, backend="best", cat_in_place=False),     # concatenations per element, as measured then: isolates that change
+    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, accum=4, residual="bf16"),  # the levers together: predicted ~44%
+    dict(compile_mode="blocks", dynamic=None, backend="best", batch=2),                # twice the tokens per micro-batch: 257k, 38.5% then
     dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, residual="bf16"),  # residual stream in bf16: not yet measured
     dict(compile_mode="blocks", dynamic=None, backend="best", accum=8),                # 8 micro-batches per AdamW step: not yet measured
     dict(compile_mode="blocks", dynamic=None, backend="best", batch=2, autotune=True, min_s=120),  # inductor max-autotune: not yet measured
 ]   # also measured there: sdpa 226k (33.8%; the trainer part measures it on packed rows), whole model 246k, symbolic shapes 225k
 
-VARIANT_DEFAULTS = dict(compile_mode=None, dynamic=None, batch=1, accum=1, autotune=False, residual="fp32", min_s=0)   # what a variant leaves out
+VARIANT_DEFAULTS = dict(compile_mode=None, dynamic=None, batch=1, accum=1, autotune=False, residual="fp32", cat_in_place=True, min_s=0)   # what a variant leaves out
 
 def variant_name(v:dict) -> str:
     "A short label: compile mode (+autotune) / shapes / attention backend / tokens per micro-batch (x micro-batches per step)."
@@ -397,7 +399,7 @@ def variant_name(v:dict) -> str:
     comp = f"{v['compile_mode']}{'+autotune' if v.get('autotune') else ''}/{shapes}" if v.get("compile_mode") else "eager"
     accum = v.get("accum", 1); t = v["tokens_per_step"] // accum
     return (f"{comp}/{v['backend']}/" + (f"{t // 1024}k" if t % 1024 == 0 else str(t)) + (f"x{accum}" if accum > 1 else "")
-            + ("/bf16res" if v.get("residual") == "bf16" else ""))
+            + ("/bf16res" if v.get("residual") == "bf16" else "") + ("" if v.get("cat_in_place", True) else "/catpointwise"))
 
 # %% ../nbs/11_bench.ipynb #8aa4b367
 KERNEL_CATEGORIES = [
@@ -444,7 +446,7 @@ def profile_step(step_fn, device, steps:int=2, top:int=30) -> dict:
                 shares={c: v / tot for c, v in cats.items()} if tot else {},
                 top=[(k[:160], round(ms, 3), c) for k, ms, c in items[:top]])    # kernel names say what was fused
 
-# %% ../nbs/11_bench.ipynb #c5371e56
+# %% ../nbs/11_bench.ipynb #280ded74
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
@@ -467,7 +469,7 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
         except Exception as e: say(f"[tune] {name}: skipped ({e})"); return dict(**v, tune=name, status=f"skipped: {e}")
         m = build_model("neobert", size, max_len or S, backend=v["backend"], seed=seed).to(device).train()
         m.config.residual_in_fp32 = v["residual"] == "fp32"
-        if v["compile_mode"]: compile_model(m, v["compile_mode"], v["dynamic"], autotune=v["autotune"])
+        if v["compile_mode"]: compile_model(m, v["compile_mode"], v["dynamic"], autotune=v["autotune"], cat_in_place=v["cat_in_place"])
         o = make_optimizer(m, device)
         accum = v["accum"]; B = max(1, v["tokens_per_step"] // accum // S)
         step = train_step_fn(m, o, [to_device(fixed_batches(B, S, seed)["packed"], device)], device, dtype, accum)
@@ -475,14 +477,14 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
         r = time_interleaved({"x": step}, warmup, steps, device, deadline, peaks)
         row = _row("neobert", "compiled" if v["compile_mode"] else "eager", v["backend"], S, B, B * S * accum, r["times"]["x"],
                    r["warmup_s"].get("x"), model_parts("neobert", m), True, peak, peaks.peaks.get("x"))
-        row.update(tune=name, **{k: v[k] for k in ("compile_mode", "dynamic", "accum", "autotune", "residual")})
+        row.update(tune=name, **{k: v[k] for k in ("compile_mode", "dynamic", "accum", "autotune", "residual", "cat_in_place")})
         if row["status"] == "ok" and profile:
             try:
                 pr = profile_step(step, device); pr["busy_fraction"] = pr["total_ms"] / (1e3 * row["step_s"]) if device.type == "cuda" else None
                 row["profile"] = pr
             except Exception as e: row["profile"] = dict(error=f"{type(e).__name__}: {str(e)[:300]}")
         say(f"[tune] {name}: " + (f"{row['tokens_per_s']:,.0f} tokens/s" + (f", MFU {row['mfu']:.1%}" if row.get("mfu") else "") if row["status"] == "ok" else row["status"]))
-        base = v["batch"] == 1 and accum == 1 and not v["autotune"] and v["residual"] == "fp32"
+        base = v["batch"] == 1 and accum == 1 and not v["autotune"] and v["residual"] == "fp32" and v["cat_in_place"]
         if base and row["status"] == "ok" and (best is None or row["tokens_per_s"] > best[0]):
             best = (row["tokens_per_s"], m, o, v)                 # the previous best (if any) is released here
         del m, o; _free(device)
@@ -568,7 +570,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #a2cba6cf
+# %% ../nbs/11_bench.ipynb #5f35ec35
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -676,10 +678,10 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
     if do_tune and dev.type == "cuda":     # the bytes the compiled kernels of one block move, from this GPU's own schedule
         def traffic():
             T, out = P["tune"], {}
-            for r in ("fp32", "bf16"):
-                if time.perf_counter() + 30 > deadline: out[r] = "skipped: time budget"; break
-                bt = block_traffic(size, T["seq_len"], r, dtype, dev, res["settings"].get("compiled_backend", "sdpa"))
-                out[r] = bt; say(f"[bench] traffic, {r} residual stream: {bt['fused_per_token'] / 1e3:.1f} KB per token and block in fused kernels")
+            for k, r, inplace in (("fp32", "fp32", True), ("bf16", "bf16", True), ("fp32/catpointwise", "fp32", False)):
+                if time.perf_counter() + 30 > deadline: out[k] = "skipped: time budget"; break
+                bt = block_traffic(size, T["seq_len"], r, dtype, dev, res["settings"].get("compiled_backend", "sdpa"), cat_in_place=inplace)
+                out[k] = bt; say(f"[bench] traffic, {k}: {bt['fused_per_token'] / 1e3:.1f} KB per token and block in fused kernels")
             res["traffic"] = out
         guard("traffic", traffic)
     if do_compile and "neobert+compiled" not in models:
@@ -982,7 +984,7 @@ def compiled_kernels(fn, pointwise_cat:bool=False) -> list[list[dict]]:
     finally: log.removeHandler(h); log.setLevel(old[0]); log.propagate = old[1]
     return graphs
 
-# %% ../nbs/11_bench.ipynb #c6f259da
+# %% ../nbs/11_bench.ipynb #79ba63a0
 def kernel_label(graph:str, ops:list) -> str:
     "What a NeoBERT block's compiled kernel does, from its ops."
     o = set(ops)
@@ -993,24 +995,25 @@ def kernel_label(graph:str, ops:list) -> str:
     if o == {"add", "mul", "sum"}: return "RMSNorm weight gradient"
     if "rev" in o: return "RoPE" + (" backward" if graph == "backward" else "")      # the pair swap (flip) is RoPE's
     if "exp" in o: return "SwiGLU" + (" backward" if graph == "backward" else "")
-    if o == {"sigmoid"}: return "SwiGLU product (recomputed)"
+    if o == {"sigmoid"}: return "SwiGLU gate (recomputed)"
     if o == {"add"}: return "residual adds"
     return "+".join(ops)
 
-def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat16, device="cpu", backend:str="sdpa") -> dict:
-    "Bytes one compiled NeoBERT block's training step moves per token (forward + backward; fused elementwise and extern matmul/attention kernels), by inductor's count (on a GPU: its real schedule)."
-    from neobert.model import NeoBERTBlock
+def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat16, device="cpu", backend:str="sdpa", cat_in_place:bool=True) -> dict:
+    "Bytes one compiled NeoBERT block's training step moves per token (forward + backward; fused elementwise and extern matmul/attention kernels), by inductor's count (on a GPU: its real schedule). `cat_in_place`: as `compile_model`'s (on a CPU, `False` forces a GPU's default lowering)."
+    from neobert.model import NeoBERTBlock, inductor_options
     from neobert.layers import rope_angles
     H, dev = size["num_attention_heads"], torch.device(device)
     def one(B):
         torch.manual_seed(0)
-        blk = NeoBERTBlock(neobert_config(size, S, backend)).to(dev); blk.config.residual_in_fp32 = residual == "fp32"; blk.compile(dynamic=False)
+        blk = NeoBERTBlock(neobert_config(size, S, backend)).to(dev); blk.config.residual_in_fp32 = residual == "fp32"
+        blk.compile(dynamic=False, options=inductor_options(cat_in_place=cat_in_place))
         x = torch.randn(B, S, size["hidden_size"], device=dev, requires_grad=True)
         cos, sin = rope_angles(torch.arange(S, device=dev)[None].expand(B, S), size["hidden_size"] // H)
         def run():
             with torch.autocast(dev.type, dtype): y, _ = blk(x if residual == "fp32" else x.to(dtype), cos, sin)
             y.float().sum().backward()
-        return compiled_kernels(run, pointwise_cat=dev.type == "cpu")      # on CPU, concatenations lowered as on a GPU
+        return compiled_kernels(run, pointwise_cat=dev.type == "cpu" and not cat_in_place)   # a CPU always writes them in place otherwise
     g1, g2 = one(1), one(2)
     tot = lambda g, gi, k: sum(r["bytes"] for r in g[gi] if r["kind"] == k)
     per = {f"{n}_{k}": (tot(g2, gi, k) - tot(g1, gi, k)) / S for gi, n in enumerate(["forward", "backward"]) for k in ("fused", "extern")}
@@ -1022,10 +1025,10 @@ def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat1
             if fixed: same.remove(key)
             rows.append(dict(graph=n, kind=r["kind"], what=kernel_label(n, r["ops"]) if r["kind"] == "fused" else "+".join(r["ops"]),
                              per_token=None if fixed else r["bytes"] / (2 * S), fixed_bytes=r["bytes"] if fixed else 0))
-    return dict(residual=residual, per_token=per, fused_per_token=per["forward_fused"] + per["backward_fused"],
+    return dict(residual=residual, cat_in_place=cat_in_place, per_token=per, fused_per_token=per["forward_fused"] + per["backward_fused"],
                 fixed_bytes=sum(r["fixed_bytes"] for r in rows if r["kind"] == "fused"), kernels=rows)
 
-# %% ../nbs/11_bench.ipynb #fa21df10
+# %% ../nbs/11_bench.ipynb #519a130d
 def plot_traffic(traffics:dict, ax=None):
     "Horizontal bars: KB per token and block of each kind of fused kernel, one bar per traffic count in `traffics` ({label: block_traffic result})."
     ax = ax or plt.subplots(figsize=(7, 3.2))[1]

@@ -89,7 +89,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #2883d810
+# %% ../nbs/00_config.ipynb #7d6d81d4
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -170,6 +170,7 @@ class TrainerConfig:
     compile: bool = cfg_field(False, "torch.compile the model (in place; see compile_mode).")
     compile_mode: str = cfg_field("blocks", "With compile: each transformer block (seconds to compile; DDP overlaps its gradient sync) or the whole model.", choices=["blocks", "model"])
     compile_autotune: bool = cfg_field(False, "With compile: inductor's max-autotune-no-cudagraphs, which times Triton matmul templates against cuBLAS and can fuse norms, gates and residual adds into the winners (minutes more compile time on a GPU).")
+    compile_cat_in_place: bool = cfg_field(True, "With compile: each concatenation's inputs written straight into their slices of the output (inductor's ConcatKernel) rather than by one kernel evaluating every input per element (a GPU's default); exact either way, fewer bytes in the backward.")
     gradient_checkpointing: bool = cfg_field(False, "Recompute activations in backward to save memory.")
     nonfinite_policy: str = cfg_field("halt", "On a non-finite loss or gradient: halt (keep the last good checkpoint) or skip the update.", choices=["halt", "skip"])
     max_consecutive_skips: int = cfg_field(10, "With nonfinite_policy=skip: halt after this many skipped steps in a row.", ge=1)

@@ -261,7 +261,7 @@ class ContrastiveConfig:
         if "{text}" not in self.instruction_template:
             raise ConfigError(f"contrastive.instruction_template must contain {{text}}, got {self.instruction_template!r}")
 
-# %% ../nbs/09_contrastive.ipynb #c7cf30e7
+# %% ../nbs/09_contrastive.ipynb #5e09134a
 def _build_model(cfg):
     "Encoder and tokenizer to fine-tune: from model.name_or_path, or a fresh NeoBERT from model.* with tokenizer.*."
     if cfg.model.name_or_path:
@@ -319,7 +319,7 @@ def train_contrastive(cfg) -> dict:
     if tc.gradient_checkpointing: model.gradient_checkpointing_enable({"use_reentrant": False})
     optimizer = build_optimizer(model, cfg.optimizer)
     scheduler = build_scheduler(optimizer, cfg.scheduler, tc.max_steps)
-    if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune)   # in place (plain key names in checkpoints); a non-NeoBERT encoder whole
+    if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune, cat_in_place=tc.compile_cat_in_place)   # in place (plain key names in checkpoints); a non-NeoBERT encoder whole
     model, optimizer = accelerator.prepare(model, optimizer)
     unwrapped = accelerator.unwrap_model(model)
     sampler = MixtureSampler([len(d) for d in data], tc.batch_size, c.alpha, tc.seed, rank, world)

@@ -501,7 +501,7 @@ def _save_model(accelerator, model, tokenizer, dest:Path):
         tmp.rename(dest); shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
-# %% ../nbs/07_glue.ipynb #66e0d0e1
+# %% ../nbs/07_glue.ipynb #685e61c3
 def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:dict=None, progress:bool=None) -> dict:
     "Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol; write results.json (and best/) to trainer.output_dir."
     from accelerate import Accelerator
@@ -529,7 +529,7 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
     opt = build_optimizer(model, oc)
     if tc.compile:     # in place, so saved weights keep plain key names: NeoBERT per block (or whole), any other encoder whole
         from neobert.model import compile_model
-        compile_model(model, tc.compile_mode, autotune=tc.compile_autotune)
+        compile_model(model, tc.compile_mode, autotune=tc.compile_autotune, cat_in_place=tc.compile_cat_in_place)
     model, opt, dl, *edls = acc.prepare(model, opt, dl, *edls)
     spe = max(1, math.ceil(len(dl) / tc.gradient_accumulation_steps))            # optimizer steps per epoch (per process)
     total = min(tc.max_steps, tc.num_epochs * spe) if tc.num_epochs else tc.max_steps

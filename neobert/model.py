@@ -17,8 +17,9 @@ from .layers import RMSNorm, SwiGLU, rope_angles, apply_rope
 from .attention import ATTN_BACKENDS, get_attention, key_mask, doc_index
 
 # %% auto #0
-__all__ = ['NeoBERTConfig', 'NeoBERTBlock', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss',
-           'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'register_auto_classes', 'compile_model']
+__all__ = ['CAT_IN_PLACE', 'NeoBERTConfig', 'NeoBERTBlock', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT',
+           'mlm_loss', 'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'register_auto_classes', 'inductor_options',
+           'compile_model']
 
 # %% ../nbs/03_model.ipynb #2c9f19cc
 class NeoBERTConfig(PreTrainedConfig):
@@ -227,15 +228,24 @@ def register_auto_classes():
 
 if __name__ == "neobert.model": register_auto_classes()
 
-# %% ../nbs/03_model.ipynb #3259971a
-def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None, autotune:bool=False) -> nn.Module:
-    "Compile a model in place: a NeoBERT model per block (`blocks`) or whole (`model`); any other model whole. `autotune`: inductor's max-autotune."
+# %% ../nbs/03_model.ipynb #0387d305
+CAT_IN_PLACE = {"max_pointwise_cat_inputs": 0, "max_complex_pointwise_cat_inputs": 0}    # inductor's names (older torch lacks the second)
+
+def inductor_options(autotune:bool=False, cat_in_place:bool=True) -> dict:
+    "torch.compile options: max-autotune's (without CUDA graphs) when `autotune`, and concatenations written in place when `cat_in_place`."
+    import torch._inductor.config as icfg
+    opts = dict(torch._inductor.list_mode_options("max-autotune-no-cudagraphs")) if autotune else {}
+    if cat_in_place: opts.update({k: v for k, v in CAT_IN_PLACE.items() if hasattr(icfg, k)})
+    return opts
+
+def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None, autotune:bool=False, cat_in_place:bool=True) -> nn.Module:
+    "Compile a model in place: a NeoBERT model per block (`blocks`) or whole (`model`); any other model whole. `autotune`: inductor's max-autotune; `cat_in_place`: see above."
     enc = getattr(model, "model", model)
     if mode not in ("blocks", "model"): raise ValueError(f"compile mode must be 'blocks' or 'model', got {mode!r}")
     cfg = torch._dynamo.config       # room for the train/eval graphs at a few shapes (the 28 blocks share one cache entry)
     for k in ("recompile_limit", "cache_size_limit"):
         if hasattr(cfg, k): setattr(cfg, k, max(getattr(cfg, k), 64))
-    kw = dict(dynamic=dynamic, mode="max-autotune-no-cudagraphs" if autotune else None)
+    kw = dict(dynamic=dynamic, options=inductor_options(autotune, cat_in_place))
     if mode == "blocks" and hasattr(enc, "transformer_encoder"):
         for b in enc.transformer_encoder: b.compile(**kw)
     else:

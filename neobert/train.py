@@ -528,7 +528,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #9f94dc39
+# %% ../nbs/06_train.ipynb #b18d1ad0
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -568,13 +568,13 @@ def pretrain(cfg:Config) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always"); scheduler = build_scheduler(optimizer, cfg.scheduler, tc.max_steps)
     for w in caught: warn(str(w.message))
-    if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune)      # in place: checkpoints keep the plain key names
+    if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune, cat_in_place=tc.compile_cat_in_place)      # in place: checkpoints keep the plain key names
     model, optimizer = accelerator.prepare(model, optimizer)
     ga = accelerator.gradient_accumulation_steps        # after prepare: DeepSpeed's config may have the last word
     say(f"model: {n_params/1e6:.2f}M parameters ({model_cfg.num_hidden_layers} layers x {model_cfg.hidden_size}); "
         f"{world} process(es) on {accelerator.device}" + (f" ({threads} thread(s))" if accelerator.device.type == "cpu" else "") + f", precision {resolve_mixed_precision(tc)}, "
         f"{ga} micro-batch(es) of {tc.batch_size} x {cfg.data.max_length} per step and process; attention {model_cfg.attn_backend}, "
-        + (f"compiled ({tc.compile_mode}{', max-autotune' if tc.compile_autotune else ''})" if tc.compile else "eager"))
+        + (f"compiled ({tc.compile_mode}{', max-autotune' if tc.compile_autotune else ''}{'' if tc.compile_cat_in_place else ', concatenations per element'})" if tc.compile else "eager"))
 
     train_stream = build_pretraining_stream(cfg, tokenizer, "train", rank=rank, world_size=world)
     val_stream = build_pretraining_stream(cfg, tokenizer, "validation", rank=rank, world_size=world)
