@@ -18,13 +18,14 @@ from .layers import swiglu_width
 from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_model
 
 # %% auto #0
-__all__ = ['MARKER', 'PEAK_BF16_TFLOPS', 'SHAPE_KEYS', 'set_seed', 'rng_state', 'set_rng_state', 'param_groups',
-           'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler', 'resolve_mixed_precision', 'accumulation_steps',
-           'make_accelerator', 'set_cpu_threads', 'keep_freed_memory', 'NonFiniteError', 'to_device', 'batch_tokens',
-           'attended_pairs', 'forward_backward', 'apply_update', 'CorruptCheckpoint', 'CheckpointManager',
-           'MetricsLogger', 'model_flops_per_token', 'model_flops', 'guess_peak_tflops', 'evaluate_mlm',
-           'unigram_logprobs', 'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'tokenizer_fingerprint',
-           'build_model', 'check_resume', 'heldout_texts', 'plot_curves', 'pretrain', 'pretrain_cli']
+__all__ = ['MARKER', 'PEAK_BF16_TFLOPS', 'KERNEL_CATEGORIES', 'SHAPE_KEYS', 'set_seed', 'rng_state', 'set_rng_state',
+           'param_groups', 'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler', 'resolve_mixed_precision',
+           'accumulation_steps', 'make_accelerator', 'set_cpu_threads', 'keep_freed_memory', 'NonFiniteError',
+           'to_device', 'batch_tokens', 'attended_pairs', 'forward_backward', 'apply_update', 'CorruptCheckpoint',
+           'CheckpointManager', 'MetricsLogger', 'model_flops_per_token', 'model_flops', 'guess_peak_tflops',
+           'categorize', 'summarize_profile', 'StepProfiler', 'evaluate_mlm', 'unigram_logprobs',
+           'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model',
+           'check_resume', 'heldout_texts', 'plot_curves', 'pretrain', 'pretrain_cli']
 
 # %% ../nbs/06_train.ipynb #572ad9d8
 def set_seed(seed:int):
@@ -364,7 +365,78 @@ def guess_peak_tflops(device=None, precision:str="bf16") -> Optional[float]:
         if k in name: return v if precision in ("bf16", "fp16") else v / 2
     return None
 
-# %% ../nbs/06_train.ipynb #5b1b8cb2
+# %% ../nbs/06_train.ipynb #5af09e7d
+KERNEL_CATEGORIES = [
+    ("attention", r"flash|fmha|attention|attn|sdpa|cudnn|softmax_backward_data|_efficient"),
+    ("cross_entropy", r"log_softmax|nll_loss|cross_entropy|logsumexp"),
+    ("compiled_fused", r"^triton|triton_|cpp_fused|compiledfunction"),
+    ("optimizer", r"adam|multi_tensor|foreach"),
+    ("matmul", r"gemm|matmul|\bmm\b|addmm|bmm|cutlass|nvjet|xmma|sm90_|sm80_|linear|cublas"),
+    ("embedding", r"embedding|index_put|index_add|scatter|gather"),
+    ("copy_fill", r"copy|fill|memset|memcpy|\bcat\b|clone|contiguous|zero"),
+]
+
+def categorize(name:str) -> str:
+    "The `KERNEL_CATEGORIES` entry a kernel or operator name belongs to ('other' if none)."
+    import re
+    n = name.lower()
+    return next((c for c, pat in KERNEL_CATEGORIES if re.search(pat, n)), "other")
+
+def summarize_profile(prof, device, steps:int, top:int=30) -> dict:
+    "A finished `torch.profiler.profile` of `steps` steps: ms per step by category (GPU kernels' device time on CUDA, CPU operators' self time otherwise) and the `top` slowest entries."
+    ev = prof.key_averages()
+    if torch.device(device).type == "cuda":
+        items = [(e.key, e.self_device_time_total) for e in ev if str(getattr(e, "device_type", "")).endswith("CUDA") and e.self_device_time_total > 0]
+        what = "GPU kernels, device time"
+        if not items:     # profilers that attribute kernel time to the operators launching them
+            items = [(e.key, e.self_device_time_total) for e in ev if e.self_device_time_total > 0]
+            what = "operators, self device time"
+    else:
+        items = [(e.key, e.self_cpu_time_total) for e in ev if e.self_cpu_time_total > 0 and not e.key.startswith("ProfilerStep")]
+        what = "CPU operators, self time"
+    items = sorted(((k, us / 1e3 / steps, categorize(k)) for k, us in items), key=lambda x: -x[1])      # (name, ms per step, category)
+    cats = {}
+    for _, ms, c in items: cats[c] = cats.get(c, 0.0) + ms
+    cats = dict(sorted(cats.items(), key=lambda kv: -kv[1])); tot = sum(cats.values())
+    return dict(what=what, steps=steps, total_ms=tot, categories_ms=cats, shares={c: v / tot for c, v in cats.items()} if tot else {},
+                top=[(k[:160], round(ms, 3), c) for k, ms, c in items[:top]])
+
+class StepProfiler:
+    "Profiles the optimizer steps after `start` (`steps` of them) and writes `profile.json` and `trace.json` to `folder`; `before(step)`/`after(step)` around each step."
+    def __init__(self, folder, device, start:int, steps:int, say=print):
+        self.folder, self.device, self.start, self.steps, self.say = Path(folder), torch.device(device), start, steps, say
+        self.prof, self.result = None, None
+
+    def _sync(self):
+        if self.device.type == "cuda": torch.cuda.synchronize(self.device)
+
+    def before(self, step:int):
+        if step == self.start and self.prof is None and self.result is None and self.steps > 0:
+            from torch.profiler import profile, ProfilerActivity
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
+            self._sync(); self.prof = profile(activities=acts); self.prof.__enter__(); self.t0 = time.perf_counter()
+
+    def after(self, step:int):
+        if self.prof is None or step < self.start + self.steps: return
+        self._sync(); wall = (time.perf_counter() - self.t0) / self.steps
+        self.prof.__exit__(None, None, None)
+        r = summarize_profile(self.prof, self.device, self.steps)
+        r.update(first_step=self.start + 1, last_step=step, wall_ms_per_step=wall * 1e3,
+                 busy_fraction=r["total_ms"] / (wall * 1e3) if self.device.type == "cuda" else None)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "profile.json").write_text(json.dumps(r, indent=1))
+        self.prof.export_chrome_trace(str(self.folder / "trace.json"))
+        self.prof, self.result = None, r
+        kinds = ", ".join(f"{k} {v:.1f}" for k, v in list(r["categories_ms"].items())[:5])
+        self.say(f"profile of steps {r['first_step']}-{step} in {self.folder}: {r['wall_ms_per_step']:.0f} ms per step; ms per step by kind: {kinds}")
+
+    def close(self, step:int=None):
+        "Stop a profile cut short (an error, or the run ending first) without writing it, and say so."
+        if self.prof is None: return
+        self.prof.__exit__(None, None, None); self.prof = None
+        self.say(f"profile not written: the run stopped at step {step} before step {self.start + self.steps} (trainer.profile_steps={self.steps} from step {self.start + 1})")
+
+# %% ../nbs/06_train.ipynb #c883fcbb
 def _reduce(t, accelerator):
     return accelerator.reduce(t, "sum") if accelerator is not None and accelerator.num_processes > 1 else t
 
@@ -400,7 +472,7 @@ def unigram_baseline_loss(counts:torch.Tensor, batches:Iterable[dict], accelerat
     if accelerator is not None: s = _reduce(s.to(accelerator.device), accelerator).cpu()
     return (s[0] / s[1].clamp(min=1)).item()
 
-# %% ../nbs/06_train.ipynb #7848a9a8
+# %% ../nbs/06_train.ipynb #2eed612c
 _STOP = set("the a an of and or to in on at by for with from as is was were are be been it its this that these those he she they his her their which who not but also has had have".split())
 
 def mask_one_word(text:str, tokenizer, max_words:int=24, max_tokens:int=512) -> Optional[tuple[str, str]]:
@@ -427,7 +499,7 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
     model.train(was)
     return res
 
-# %% ../nbs/06_train.ipynb #66cd4866
+# %% ../nbs/06_train.ipynb #8c3966bd
 def tokenizer_fingerprint(tokenizer) -> str:
     "A hash of the vocabulary and special tokens: equal fingerprints tokenize alike."
     v = sorted(tokenizer.get_vocab().items())
@@ -506,7 +578,7 @@ def _load_optimizer(d:Path, accelerator, model, optimizer):
     elif kind == "DEEPSPEED": model.load_checkpoint(str(d / "engine"), load_module_strict=True)
     else: optimizer.load_state_dict(torch.load(d / "optimizer.pt", map_location="cpu", weights_only=True))
 
-# %% ../nbs/06_train.ipynb #e03988b2
+# %% ../nbs/06_train.ipynb #d44bbf80
 def heldout_texts(cfg:Config, tokenizer):
     "Held-out documents as text, for the fill-mask demo; with data.source=pretokenized, decoded from the validation shards."
     from neobert.data import iter_documents, TokenShards
@@ -528,7 +600,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #b18d1ad0
+# %% ../nbs/06_train.ipynb #766ad3d4
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -622,8 +694,10 @@ def pretrain(cfg:Config) -> dict:
     win = dict(stats=torch.zeros(5, dtype=torch.float64), gn=0.0, n=0, time=0.0)
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and main), desc="pretrain", dynamic_ncols=True, mininterval=1.0)
     last_train_loss, data_sha = None, hashlib.sha256()
+    profiler = StepProfiler(out / "profile", accelerator.device, step + 2, tc.profile_steps, say) if tc.profile_steps and main else None
     try:
         while step < tc.max_steps:
+            if profiler: profiler.before(step)
             t0 = time.perf_counter()
             micro = [next(it) for _ in range(ga)]
             for b in micro: data_sha.update(b["input_ids"].numpy().tobytes())
@@ -647,6 +721,7 @@ def pretrain(cfg:Config) -> dict:
             win["time"] += dt; ts["train_time"] += dt; ts["tokens"] += int(stats[3].item())
             ts["model_flops"] = ts.get("model_flops", 0.0) + model_flops(unwrapped.config, stats[3].item(), stats[4].item(), mask_frac)
             tps = stats[3].item() / max(dt, 1e-9)
+            if profiler: profiler.after(step)
             bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
             if step % tc.log_steps == 0 and win["n"]:
                 s = win["stats"]; l = (s[0] / win["n"]).item()
@@ -665,6 +740,7 @@ def pretrain(cfg:Config) -> dict:
         final = evaluate(step)
     finally:
         bar.close(); logger.close(); it.close()
+        if profiler: profiler.close(step)
     if last_train_loss is None:
         last_train_loss = next((r["loss"] for r in reversed(logger.history("train"))), None)
     summary = dict(steps=step, tokens=ts["tokens"], final_train_loss=last_train_loss, val_mlm_loss=final["loss"],
@@ -700,7 +776,7 @@ def pretrain(cfg:Config) -> dict:
     accelerator.wait_for_everyone()
     return summary
 
-# %% ../nbs/06_train.ipynb #6d53b213
+# %% ../nbs/06_train.ipynb #044dff77
 @call_parse(nested=True)
 @user_errors
 def pretrain_cli(config:str=None):  # YAML config file; then any --section.key value overrides

@@ -9,8 +9,8 @@
 #   bench     scripts/bench.py --gpu (250M model, bf16): first the compile/attention variants at 1024 with a
 #             kernel-time profile of each (the fastest becomes the compiled contender), then the comparison with
 #             ModernBERT and BERT, the corpus, inference, memory and backends   -> OUT/bench.json, OUT/bench.png
-#   trainer   scripts/pretrain.py, paper config, 10 steps of 262,144 tokens on .gpu_data/ shards, once per run in
-#             GPU_CHECK_TRAINER_RUNS                                                -> OUT/trainer.json
+#   trainer   scripts/pretrain.py, paper config, 10 steps of 262,144 tokens on .gpu_data/ shards (the third step
+#             profiled), once per run in GPU_CHECK_TRAINER_RUNS                      -> OUT/trainer.json
 #             (`make gpu-data` writes .gpu_data/; skipped without it)
 #   notebooks all code cells of the notebooks that have `#| cuda` cells, in order     -> OUT/notebooks.json
 #   summary   card, MFU, tokens/s, ratios, which parts passed                         -> OUT/summary.json
@@ -145,7 +145,7 @@ elif { [ "$HAS_CUDA" = "1" ] || [ "${GPU_CHECK_TRAINER:-}" = "force" ]; } && [ -
     --data.source pretokenized --data.pretokenized_dir .gpu_data/shards --tokenizer.name_or_path .gpu_data/tokenizer \
     --data.batching "$BATCHING" --model.attn_backend "$BACKEND" --trainer.max_steps 10 --trainer.tokens_per_step 262144 \
     --trainer.log_steps 2 --trainer.eval_steps 100000 --trainer.eval_batches 2 --trainer.save_steps 100000 \
-    --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --wandb.mode disabled $EXTRA ${GPU_CHECK_TRAINER_ARGS:-}
+    --trainer.output_dir "$TRAIN_DIR" --trainer.progress false --trainer.profile_steps 1 --wandb.mode disabled $EXTRA ${GPU_CHECK_TRAINER_ARGS:-}
   # trainer.json: {"runs": [one entry per run, in order]}
   timeout -k 5 30 "$PY" - "$TRAIN_DIR" "$OUT/trainer.json" "$BACKEND" "$LABEL" >> "$LOG" 2>&1 <<'EOF'
 import json, sys
@@ -163,6 +163,10 @@ t = dict(run=label, backend=backend, config=f"configs/pretrain_neobert.yaml (250
          attended_length=med([r["attended_length"] for r in steady if r.get("attended_length")]))
 try: t["summary"] = {k: v for k, v in json.loads((run / "summary.json").read_text()).items() if k in ("steps", "tokens", "tokens_per_second", "mfu", "final_train_loss", "val_mlm_loss")}
 except Exception as e: t["summary"] = f"missing: {e}"
+try:       # trainer.profile_steps: the third step's kernels (one optimizer step of all its micro-batches)
+    p = json.loads((run / "profile" / "profile.json").read_text())
+    t["profile"] = dict({k: p.get(k) for k in ("what", "wall_ms_per_step", "busy_fraction", "total_ms")}, categories_ms={k: round(v, 1) for k, v in p["categories_ms"].items()}, top=p["top"][:15])
+except Exception as e: t["profile"] = f"missing: {e}"
 try: res = json.loads(out.read_text())
 except Exception: res = dict(runs=[])
 res["runs"].append(t)
@@ -228,7 +232,9 @@ else: s["bench"] = bench["missing"]
 first = runs[0] if runs else trainer     # the first run (or what says why trainer.json is missing)
 s["trainer"] = {k: first.get(k) for k in ("run", "backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in first}
 s["trainer_runs"] = {r.get("run", r.get("backend")): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu"),
-                                                          attended_length=r.get("attended_length")) for r in runs}
+                                                          attended_length=r.get("attended_length"),
+                                                          profile_ms={k: (r.get("profile") or {}).get(k) for k in ("wall_ms_per_step", "busy_fraction", "categories_ms")} if isinstance(r.get("profile"), dict) else r.get("profile"))
+                    for r in runs}
 (out / "summary.json").write_text(json.dumps(s, indent=1))
 print(json.dumps(s, indent=1))
 EOF
