@@ -109,7 +109,7 @@ def peak_flops(device:torch.device, override_tflops:float=None):
         t = time.perf_counter(); a @ a; best = min(best, time.perf_counter() - t)
     return 2 * 1024 ** 3 / best, "measured: best float32 1024x1024 matmul on this CPU now"
 
-# %% ../nbs/11_bench.ipynb #a74d2819
+# %% ../nbs/11_bench.ipynb #f3636743
 def mask_batch(ids:torch.Tensor, real:torch.Tensor, gen:torch.Generator):
     "Select `MLM_PROB` of the `real` tokens for prediction: returns (masked ids, labels)."
     sel = (torch.rand(ids.shape, generator=gen) < MLM_PROB) & real
@@ -128,7 +128,7 @@ def fixed_batches(B:int, S:int, seed:int=0) -> dict:
 def to_device(batch:dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
-# %% ../nbs/11_bench.ipynb #387ca7ff
+# %% ../nbs/11_bench.ipynb #4dd6391c
 # Token-length quantiles (percent, tokens incl. [CLS]/[SEP]) of the embedded corpus's training sections with the
 # bert-base-uncased tokenizer (3,669 sections, median 124), measured with `token_lengths(embedded_sections())`;
 # used only where the real corpus is unavailable.
@@ -184,7 +184,7 @@ def _pack_rows(rows, S, gen) -> dict:
     ids, labels = mask_batch(ids, ids != PAD, gen)
     return dict(input_ids=ids, labels=labels, cu_seqlens=cu, max_seqlen=max(lens), position_ids=packed_position_ids(cu, (B, S)))
 
-# %% ../nbs/11_bench.ipynb #36ca1be4
+# %% ../nbs/11_bench.ipynb #429d59c2
 def real_tokens(batch:dict) -> int:
     "Number of non-padding tokens in a packed or padded batch."
     if "attention_mask" in batch: return int(batch["attention_mask"].sum())
@@ -196,7 +196,7 @@ def doc_lengths(batch:dict) -> list[int]:
     cu = batch["cu_seqlens"].long(); flat = batch["input_ids"].reshape(-1)
     return [int(e - s) for s, e in zip(cu[:-1].tolist(), cu[1:].tolist()) if e > s and flat[s] != PAD]
 
-# %% ../nbs/11_bench.ipynb #97068d1b
+# %% ../nbs/11_bench.ipynb #5827fd21
 def _embedded_train_texts() -> tuple[Path, list[str]]:
     from neobert.data import prepare_embedded_corpus
     src = Path(prepare_embedded_corpus(progress=False)["train"])
@@ -266,7 +266,7 @@ def corpus_batches(max_length:int, batch_size:int, steps:int, source:str="auto",
         f"; the real pipeline was unavailable ({err[:300]})" if err else "")
     return dict(source="synthetic", note=note, **synthetic_corpus(max_length, batch_size, steps, seed))
 
-# %% ../nbs/11_bench.ipynb #609b33cc
+# %% ../nbs/11_bench.ipynb #1b398d78
 def _sync(device):
     if device.type == "cuda": torch.cuda.synchronize(device)
 
@@ -319,7 +319,7 @@ def _failure(e, device) -> str:
     oom = isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
     return "oom" if oom else f"error: {type(e).__name__}: {str(e)[:300]}"
 
-# %% ../nbs/11_bench.ipynb #13c9f658
+# %% ../nbs/11_bench.ipynb #7711472f
 def tensor_bytes(model, opt=None) -> int:
     "Bytes of the parameters (and optimizer state) of `model`."
     n = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -357,7 +357,7 @@ def _row(model, variant, backend, S, B, tokens, times, warmup_s, parts, train, p
                 step_s=med, step_s_all=list(times), warmup_s=warmup_s, tokens_per_s=tps,
                 flops_per_token=fpt, tflops=fpt * tps / 1e12, mfu=(fpt * tps / peak) if peak else None, peak_mem_bytes=mem)
 
-# %% ../nbs/11_bench.ipynb #5584678b
+# %% ../nbs/11_bench.ipynb #2b0862a7
 def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> dict:
     "Dynamo graph-break counts (and reasons) of the encoder (padded, packed) and of the MLM head's training forward; also the packed encoder with each of `backends`."
     import torch._dynamo as dynamo
@@ -380,7 +380,7 @@ def graph_breaks(model:NeoBERTLMHead, packed:dict, padded:dict, backends=()) -> 
     dynamo.reset()
     return out
 
-# %% ../nbs/11_bench.ipynb #ce35aa7b
+# %% ../nbs/11_bench.ipynb #d9a09b18
 TUNE_VARIANTS = [    # compiled training-step settings tried by `tune_train` (a time budget cuts the tail); H200 at 1,024 tokens:
     dict(compile_mode="blocks", dynamic=None, backend="cudnn"),                        # 249k tokens/s, 37.3% MFU (fixed-length rows, before the
                                                                                        # new RoPE and in-place concatenations: predicted ~275k)
@@ -402,7 +402,7 @@ def variant_name(v:dict) -> str:
     return (f"{comp}/{v['backend']}/" + (f"{t // 1024}k" if t % 1024 == 0 else str(t)) + (f"x{accum}" if accum > 1 else "")
             + ("/bf16res" if v.get("residual") == "bf16" else "") + ("" if v.get("cat_in_place", True) else "/catpointwise"))
 
-# %% ../nbs/11_bench.ipynb #15903809
+# %% ../nbs/11_bench.ipynb #20f63b46
 def profile_step(step_fn, device, steps:int=2, top:int=30) -> dict:
     "Time per category (ms per step) of `step_fn`'s GPU kernels (CUDA) or CPU operators (self time), with the top entries."
     from torch.profiler import profile, ProfilerActivity
@@ -415,7 +415,7 @@ def profile_step(step_fn, device, steps:int=2, top:int=30) -> dict:
     wall = (time.perf_counter() - t) / steps
     return dict(summarize_profile(prof, device, steps, top), profiled_wall_ms=wall * 1e3)
 
-# %% ../nbs/11_bench.ipynb #280ded74
+# %% ../nbs/11_bench.ipynb #401b255a
 def _free(device):
     gc.collect()
     if device.type == "cuda": torch.cuda.empty_cache()
@@ -472,7 +472,7 @@ def tune_train(size:dict, S:int, tokens_per_step:int, device, dtype, warmup:int=
         out["model"], out["optimizer"], out["variant"] = best[1], best[2], best[3]     # popped by the caller (not JSON)
     return out
 
-# %% ../nbs/11_bench.ipynb #a6dc1327
+# %% ../nbs/11_bench.ipynb #e6c442c4
 def machine_info(device) -> dict:
     "Where the numbers come from."
     d = dict(platform=platform.platform(), machine=platform.machine(), processor=platform.processor(), python=platform.python_version(),
@@ -497,7 +497,7 @@ def versions() -> dict:
         import neobert; v["neobert"] = getattr(neobert, "__version__", None)
     return v
 
-# %% ../nbs/11_bench.ipynb #3fc0b8da
+# %% ../nbs/11_bench.ipynb #daa122d0
 def _backend_of(model) -> str:
     "The attention backend of a model of ours; the peers run SDPA."
     return model.config.attn_backend if isinstance(model, NeoBERTLMHead) else "sdpa"
@@ -539,7 +539,7 @@ RATIO_DEFINITIONS = {
     "packed_vs_<peer>_padded": "real tokens/s of NeoBERT packed / the peer on padded rows",
 }
 
-# %% ../nbs/11_bench.ipynb #5f35ec35
+# %% ../nbs/11_bench.ipynb #1a0544a0
 def set_checkpointing(m, on:bool):
     "Turn activation checkpointing on/off (transformers 5.17 and later names; non-reentrant)."
     kw = {"use_reentrant": False}
@@ -794,7 +794,7 @@ def _run_bench(t0, preset, P, size, dev, compile, compile_mode, peers, corpus, b
     res["elapsed_s"] = time.perf_counter() - t0
     return res
 
-# %% ../nbs/11_bench.ipynb #ae9d88ee
+# %% ../nbs/11_bench.ipynb #2fdbb3ab
 def plot_tuning(ax, tuning:dict):
     "Stacked bars: each tuning variant's step time by kind of work (from its profile), labelled with tokens/s and MFU."
     rows = [r for r in tuning.get("rows", []) if r.get("status") == "ok" and isinstance(r.get("profile"), dict) and r["profile"].get("categories_ms")]
@@ -845,7 +845,7 @@ def save_result(res:dict, out) -> tuple[Path, Path]:
     except Exception as e: res.setdefault("errors", []).append(f"plot: {type(e).__name__}: {e}"); out.write_text(json.dumps(res, indent=1, default=str))
     return out, png
 
-# %% ../nbs/11_bench.ipynb #7b4ffaee
+# %% ../nbs/11_bench.ipynb #194cb34d
 def bench_cli(argv=None):
     "Benchmark NeoBERT against ModernBERT and BERT at matched size; write JSON + PNG."
     ap = argparse.ArgumentParser(prog="bench.py", description=bench_cli.__doc__)
@@ -921,7 +921,7 @@ def tuning_summary(tuning:dict) -> dict:
                     ms_per_step={k: round(x, 1) for k, x in pr.get("categories_ms", {}).items()})
     return {r.get("tune"): one(r) for r in tuning.get("rows", [])}
 
-# %% ../nbs/11_bench.ipynb #344232a7
+# %% ../nbs/11_bench.ipynb #cd881940
 def top_ops(fn, n:int=8) -> list[tuple[str, float]]:
     "The `n` operators with the most self CPU time while `fn()` runs, as (name, percent of the total)."
     from torch.profiler import profile, ProfilerActivity
@@ -930,7 +930,7 @@ def top_ops(fn, n:int=8) -> list[tuple[str, float]]:
     tot = sum(e.self_cpu_time_total for e in ev) or 1
     return [(e.key, round(100 * e.self_cpu_time_total / tot, 1)) for e in ev[:n]]
 
-# %% ../nbs/11_bench.ipynb #1a81c658
+# %% ../nbs/11_bench.ipynb #998eee6d
 def compiled_kernels(fn, pointwise_cat:bool=False) -> list[list[dict]]:
     "Run `fn()`, which compiles with inductor, with inductor's caches off: each graph compiled, as its kernels (kind `fused` or `extern`, bytes read and written by inductor's estimate, ops). `pointwise_cat`: concatenations fused into their consumers, as inductor does on a GPU."
     import logging, torch._inductor.config as icfg, torch._functorch.config as fcfg
@@ -953,7 +953,7 @@ def compiled_kernels(fn, pointwise_cat:bool=False) -> list[list[dict]]:
     finally: log.removeHandler(h); log.setLevel(old[0]); log.propagate = old[1]
     return graphs
 
-# %% ../nbs/11_bench.ipynb #79ba63a0
+# %% ../nbs/11_bench.ipynb #886880cf
 def kernel_label(graph:str, ops:list) -> str:
     "What a NeoBERT block's compiled kernel does, from its ops."
     o = set(ops)
@@ -997,7 +997,7 @@ def block_traffic(size:dict, S:int=256, residual:str="fp32", dtype=torch.bfloat1
     return dict(residual=residual, cat_in_place=cat_in_place, per_token=per, fused_per_token=per["forward_fused"] + per["backward_fused"],
                 fixed_bytes=sum(r["fixed_bytes"] for r in rows if r["kind"] == "fused"), kernels=rows)
 
-# %% ../nbs/11_bench.ipynb #519a130d
+# %% ../nbs/11_bench.ipynb #74955669
 def plot_traffic(traffics:dict, ax=None):
     "Horizontal bars: KB per token and block of each kind of fused kernel, one bar per traffic count in `traffics` ({label: block_traffic result})."
     ax = ax or plt.subplots(figsize=(7, 3.2))[1]
