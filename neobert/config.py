@@ -89,7 +89,7 @@ class ModelConfig:
         "The fields that `NeoBERTConfig` takes."
         return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
 
-# %% ../nbs/00_config.ipynb #99b80739
+# %% ../nbs/00_config.ipynb #00191f4e
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
@@ -174,7 +174,7 @@ class TrainerConfig:
     gradient_checkpointing: bool = cfg_field(False, "Recompute activations in backward to save memory.")
     nonfinite_policy: str = cfg_field("halt", "On a non-finite loss or gradient: halt (keep the last good checkpoint) or skip the update.", choices=["halt", "skip"])
     max_consecutive_skips: int = cfg_field(10, "With nonfinite_policy=skip: halt after this many skipped steps in a row.", ge=1)
-    profile_steps: int = cfg_field(0, "Pretraining: profile this many optimizer steps from the third on (torch.profiler): OUTPUT_DIR/profile/ gets profile.json (ms per step by kind of work, GPU busy fraction, the slowest kernels) and trace.json (a Chrome trace).", ge=0)
+    profile_steps: int = cfg_field(0, "Profile this many optimizer steps from the third on (torch.profiler): OUTPUT_DIR/profile/ gets profile.json (ms per step by kind of work, GPU busy fraction, the slowest kernels) and trace.json (a Chrome trace).", ge=0)
     peak_tflops: Optional[float] = cfg_field(None, "Peak dense TFLOP/s of one device, for MFU (None: guessed from the device).", gt=0)
     progress: bool = cfg_field(True, "Show a progress bar.")
     cpu_threads: Optional[int] = cfg_field(None, "Intra-op threads when training on CPU (None: torch's default, cut to the idle cores when the machine is busy).", ge=1)

@@ -501,7 +501,7 @@ def _save_model(accelerator, model, tokenizer, dest:Path):
         tmp.rename(dest); shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
-# %% ../nbs/07_glue.ipynb #685e61c3
+# %% ../nbs/07_glue.ipynb #5b141899
 def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:dict=None, progress:bool=None) -> dict:
     "Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol; write results.json (and best/) to trainer.output_dir."
     from accelerate import Accelerator
@@ -552,9 +552,12 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
     save_config(cfg, out/"config.yaml")
     step, since_best, run_loss, n_loss, done = 0, 0, 0.0, 0, False
     bar = tqdm(total=total, desc=f"{task.name}", disable=not progress or not acc.is_main_process, dynamic_ncols=True)
+    from neobert.train import StepProfiler
+    profiler = StepProfiler(out / "profile", acc.device, 2, tc.profile_steps, tqdm.write) if tc.profile_steps and acc.is_main_process else None
     model.train()
     for epoch in range(math.ceil(total / spe)):
         for batch in dl:
+            if profiler: profiler.before(step)
             with acc.accumulate(model):
                 loss = model(**batch).loss
                 acc.backward(loss)
@@ -563,6 +566,7 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
             run_loss += loss.detach().float().item(); n_loss += 1
             if not acc.sync_gradients: continue
             sched.step(); step += 1; bar.update(1)
+            if profiler: profiler.after(step)
             if step % interval == 0 or step == total:
                 per, losses = {}, {}
                 for s, edl in zip(evals, edls): per[s], losses[s], _ = evaluate_split(model, edl, acc, task)
@@ -582,6 +586,7 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
             if step >= total or done: done = True; break
         if done: break
     bar.close()
+    if profiler: profiler.close(step)
     res.update(finished=True, steps=step, wall_time_s=time.time() - t0)
     if acc.is_main_process: write_json(res, out/"results.json")
     acc.wait_for_everyone()
