@@ -312,23 +312,27 @@ def build_pretraining_stream(cfg:Config, tokenizer, split:str="train", rank:int=
             sources.append(document_source(cfg, tokenizer, split, rank, world_size, min_tokens=t, stream_id=i + 1, table=getattr(base, "table", None)))
     return PretrainingStream(cfg, sources, probs if len(sources) > 1 else [1.0], specials, split, rank, world_size, one_pass)
 
-# %% ../nbs/05_collator.ipynb #51b09992
-def plot_packed_batch(batch:dict, pad_id:int=0, ax=None, title="one masked, packed batch"):
-    "Picture of a packed batch: document segments (alternating shades), masked tokens (red), padding (white)."
+# %% ../nbs/05_collator.ipynb #022db8ac
+def plot_packed_batch(batch:dict, pad_id:int=0, ax=None, title="one masked, packed batch", sep_id:int=102):
+    "Picture of a batch: document pieces (alternating shades; packed: from `cu_seqlens`, else ended by [SEP] or the row), masked tokens (red), padding (white)."
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     if ax is None: _, ax = plt.subplots(figsize=(6, 3), dpi=72)
     B, S = batch["input_ids"].shape
-    cu = batch["cu_seqlens"].long()
-    seg = torch.repeat_interleave(torch.arange(len(cu) - 1), cu[1:] - cu[:-1]).view(B, S)
-    img = (seg % 2 + 1).clone()
     orig = torch.where(batch["labels"] != -100, batch["labels"], batch["input_ids"])
+    if "cu_seqlens" in batch:
+        cu = batch["cu_seqlens"].long()
+        seg = torch.repeat_interleave(torch.arange(len(cu) - 1), cu[1:] - cu[:-1]).view(B, S)
+    else:
+        sep = (orig == sep_id).long()
+        seg = sep.cumsum(1) - sep + torch.arange(B)[:, None]        # a document ends at its [SEP]; a row starts a new piece
+    img = (seg % 2 + 1).clone()
     img[orig == pad_id] = 0; img[batch["labels"] != -100] = 3
     ax.imshow(img, aspect="auto", interpolation="nearest", cmap=ListedColormap(["white", "#9ecae1", "#3182bd", "#e6550d"]), vmin=0, vmax=3)
     ax.set_xlabel("position in row"); ax.set_ylabel("row"); ax.set_title(title)
     return ax
 
-# %% ../nbs/05_collator.ipynb #a4fd8fb3
+# %% ../nbs/05_collator.ipynb #24ec039b
 class Prefetcher:
     "Iterate `stream` with up to `depth` batches made ahead in a thread; `state_dict()`: the position after the last batch handed out."
     _END = object()
