@@ -23,7 +23,7 @@ __all__ = ['MARKER', 'PEAK_BF16_TFLOPS', 'KERNEL_CATEGORIES', 'SHAPE_KEYS', 'set
            'accumulation_steps', 'make_accelerator', 'set_cpu_threads', 'keep_freed_memory', 'NonFiniteError',
            'to_device', 'batch_tokens', 'attended_pairs', 'forward_backward', 'apply_update', 'CorruptCheckpoint',
            'CheckpointManager', 'MetricsLogger', 'model_flops_per_token', 'model_flops', 'guess_peak_tflops',
-           'categorize', 'summarize_profile', 'StepProfiler', 'evaluate_mlm', 'unigram_logprobs',
+           'categorize', 'summarize_profile', 'device_sync', 'StepProfiler', 'evaluate_mlm', 'unigram_logprobs',
            'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model',
            'check_resume', 'heldout_texts', 'plot_curves', 'pretrain', 'pretrain_cli']
 
@@ -365,7 +365,7 @@ def guess_peak_tflops(device=None, precision:str="bf16") -> Optional[float]:
         if k in name: return v if precision in ("bf16", "fp16") else v / 2
     return None
 
-# %% ../nbs/06_train.ipynb #5af09e7d
+# %% ../nbs/06_train.ipynb #47d7931b
 KERNEL_CATEGORIES = [
     ("attention", r"flash|fmha|attention|attn|sdpa|cudnn|softmax_backward_data|_efficient"),
     ("cross_entropy", r"log_softmax|nll_loss|cross_entropy|logsumexp"),
@@ -401,24 +401,25 @@ def summarize_profile(prof, device, steps:int, top:int=30) -> dict:
     return dict(what=what, steps=steps, total_ms=tot, categories_ms=cats, shares={c: v / tot for c, v in cats.items()} if tot else {},
                 top=[(k[:160], round(ms, 3), c) for k, ms, c in items[:top]])
 
+def device_sync(device):
+    "Wait for the device's queued work (CUDA); nothing on a CPU."
+    if torch.device(device).type == "cuda": torch.cuda.synchronize(device)
+
 class StepProfiler:
     "Profiles the optimizer steps after `start` (`steps` of them) and writes `profile.json` and `trace.json` to `folder`; `before(step)`/`after(step)` around each step."
     def __init__(self, folder, device, start:int, steps:int, say=print):
         self.folder, self.device, self.start, self.steps, self.say = Path(folder), torch.device(device), start, steps, say
         self.prof, self.result = None, None
 
-    def _sync(self):
-        if self.device.type == "cuda": torch.cuda.synchronize(self.device)
-
     def before(self, step:int):
         if step == self.start and self.prof is None and self.result is None and self.steps > 0:
             from torch.profiler import profile, ProfilerActivity
             acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
-            self._sync(); self.prof = profile(activities=acts); self.prof.__enter__(); self.t0 = time.perf_counter()
+            device_sync(self.device); self.prof = profile(activities=acts); self.prof.__enter__(); self.t0 = time.perf_counter()
 
     def after(self, step:int):
         if self.prof is None or step < self.start + self.steps: return
-        self._sync(); wall = (time.perf_counter() - self.t0) / self.steps
+        device_sync(self.device); wall = (time.perf_counter() - self.t0) / self.steps
         self.prof.__exit__(None, None, None)
         r = summarize_profile(self.prof, self.device, self.steps)
         r.update(first_step=self.start + 1, last_step=step, wall_ms_per_step=wall * 1e3,
@@ -600,7 +601,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #766ad3d4
+# %% ../nbs/06_train.ipynb #77f21f8e
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -701,7 +702,7 @@ def pretrain(cfg:Config) -> dict:
             t0 = time.perf_counter()
             micro = [next(it) for _ in range(ga)]
             for b in micro: data_sha.update(b["input_ids"].numpy().tobytes())
-            stats = forward_backward(model, micro, accelerator, tokenizer.pad_token_id or 0, nonfinite=(step + 1) in test_sw["nonfinite_steps"])
+            stats = forward_backward(model, micro, accelerator, tokenizer.pad_token_id or 0, nonfinite=(step + 1) in test_sw["nonfinite_steps"]).cpu()  # one sync
             lr = scheduler.get_last_lr()[0]
             loss = stats[0].item()
             gnorm, ok = apply_update(model, optimizer, scheduler, accelerator, stats[0], cfg.optimizer.max_grad_norm)
@@ -716,11 +717,12 @@ def pretrain(cfg:Config) -> dict:
                     raise NonFiniteError(f"{ts['consecutive_skips']} non-finite steps in a row (last: step {step}); stopped ({where})")
             else:
                 ts["consecutive_skips"] = 0
-                win["stats"] += stats.cpu(); win["gn"] += gnorm; win["n"] += 1; last_train_loss = loss
+                win["stats"] += stats; win["gn"] += gnorm; win["n"] += 1; last_train_loss = loss
             dt = time.perf_counter() - t0
-            win["time"] += dt; ts["train_time"] += dt; ts["tokens"] += int(stats[3].item())
-            ts["model_flops"] = ts.get("model_flops", 0.0) + model_flops(unwrapped.config, stats[3].item(), stats[4].item(), mask_frac)
-            tps = stats[3].item() / max(dt, 1e-9)
+            n_tok, n_pairs = stats[3].item(), stats[4].item()
+            win["time"] += dt; ts["train_time"] += dt; ts["tokens"] += int(n_tok)
+            ts["model_flops"] = ts.get("model_flops", 0.0) + model_flops(unwrapped.config, n_tok, n_pairs, mask_frac)
+            tps = n_tok / max(dt, 1e-9)
             if profiler: profiler.after(step)
             bar.update(1); bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
             if step % tc.log_steps == 0 and win["n"]:

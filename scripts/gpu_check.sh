@@ -125,7 +125,7 @@ else
   say "bench: SKIPPED (time budget spent)"; STATUS="$STATUS bench=skipped:0"
 fi
 
-# the trainer itself (scripts/pretrain.py with the paper config) for 10 steps of 8 micro-batches on the carried token shards: pretraining
+# the trainer itself (scripts/pretrain.py with the paper config) for 10 steps of 262,144 tokens on the carried token shards: pretraining
 # tokens/s and MFU as a user gets them (compile, prefetching, clipping, logging included), with the bench's fastest backend
 TRAIN_DIR=${GPU_CHECK_TRAIN_DIR:-/tmp/neobert_gpu_check_run}
 # (GPU_CHECK_TRAINER=force runs it without CUDA and GPU_CHECK_TRAINER_ARGS adds overrides: how it is tried on a CPU)
@@ -219,7 +219,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
     # the best MFU at 1024 of our pretraining step, over the bench's compiled contender and every tuning variant
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
     cands += [(r.get("tune"), r.get("mfu")) for r in tune.get("rows", []) if r.get("status") == "ok" and r.get("seq_len") == 1024]
-    cands += [(f"trainer {r.get('run', r.get('backend'))}", r.get("steady_mfu")) for r in runs]
+    cands += [(f"trainer {r.get('run')}", r.get("steady_mfu")) for r in runs]
     cands = [c for c in cands if c[1]]
     best = max(cands, key=lambda c: c[1]) if cands else (None, None)
     s["best_mfu_at_1024"] = dict(variant=best[0], mfu=best[1])
@@ -231,7 +231,7 @@ if "missing" not in bench:      # a partial bench.json (the bench killed at its 
 else: s["bench"] = bench["missing"]
 first = runs[0] if runs else trainer     # the first run (or what says why trainer.json is missing)
 s["trainer"] = {k: first.get(k) for k in ("run", "backend", "steady_tokens_per_s", "steady_mfu", "summary", "missing") if k in first}
-s["trainer_runs"] = {r.get("run", r.get("backend")): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu"),
+s["trainer_runs"] = {r.get("run"): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu"),
                                                           attended_length=r.get("attended_length"),
                                                           profile_ms={k: (r.get("profile") or {}).get(k) for k in ("wall_ms_per_step", "busy_fraction", "categories_ms")} if isinstance(r.get("profile"), dict) else r.get("profile"))
                     for r in runs}
