@@ -261,7 +261,7 @@ class ContrastiveConfig:
         if "{text}" not in self.instruction_template:
             raise ConfigError(f"contrastive.instruction_template must contain {{text}}, got {self.instruction_template!r}")
 
-# %% ../nbs/09_contrastive.ipynb #78eb1e50
+# %% ../nbs/09_contrastive.ipynb #7ffcedbe
 def _build_model(cfg):
     "Encoder and tokenizer to fine-tune: from model.name_or_path, or a fresh NeoBERT from model.* with tokenizer.*."
     if cfg.model.name_or_path:
@@ -379,7 +379,7 @@ def train_contrastive(cfg) -> dict:
             la = torch.tensor([loss, acc], device=accelerator.device)
             if world > 1: la = accelerator.reduce(la, "mean")                  # the processes' mean loss and accuracy
             loss_t, acc = la[0], la[1].item()
-            gnorm, ok = apply_update(model, optimizer, scheduler, accelerator, loss_t, cfg.optimizer.max_grad_norm)
+            gnorm, ok, _ = apply_update(model, optimizer, scheduler, accelerator, loss_t, cfg.optimizer.max_grad_norm)
             step += 1
             if not ok:
                 ts["skipped_steps"] += 1; ts["consecutive_skips"] += 1

@@ -154,7 +154,7 @@ class NeoBERT(NeoBERTPreTrainedModel):
         if not return_dict: return tuple(o for o in (x, hidden, attns) if o is not None)
         return BaseModelOutput(last_hidden_state=x, hidden_states=hidden, attentions=attns)
 
-# %% ../nbs/03_model.ipynb #6d279b78
+# %% ../nbs/03_model.ipynb #e4ebf44c
 def mlm_loss(logits, labels, num_items_in_batch=None):
     "Cross-entropy over labelled tokens (labels != -100), in float32; mean, or sum / `num_items_in_batch`."
     loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
@@ -174,12 +174,14 @@ class NeoBERTLMHead(NeoBERTPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cu_seqlens=None, max_seqlen=None,
                 labels=None, num_items_in_batch=None, inputs_embeds=None, output_hidden_states=False,
-                output_attentions=False, return_dict=True, **kwargs):
+                output_attentions=False, return_dict=True, masked_positions=None, **kwargs):
         out = self.model(input_ids, attention_mask, position_ids, cu_seqlens, max_seqlen, inputs_embeds,
                          output_hidden_states, output_attentions)
         h = out.last_hidden_state
         if labels is not None and self.config.decoder_on_masked_only:
-            sel = (labels != -100).reshape(-1).nonzero().squeeze(-1)
+            # the flat positions of the labelled tokens: finding them here waits for the device (their number sets a shape),
+            # so a trainer passes `masked_positions`, computed from its host copy of the labels
+            sel = masked_positions if masked_positions is not None else (labels != -100).reshape(-1).nonzero().squeeze(-1)
             logits = self.decoder(h.reshape(-1, h.shape[-1])[sel])             # (n_masked, vocab)
             loss = mlm_loss(logits, labels.reshape(-1)[sel], num_items_in_batch)
         else:
@@ -228,7 +230,7 @@ def register_auto_classes():
 
 if __name__ == "neobert.model": register_auto_classes()
 
-# %% ../nbs/03_model.ipynb #0387d305
+# %% ../nbs/03_model.ipynb #e511a8d1
 CAT_IN_PLACE = {"max_pointwise_cat_inputs": 0, "max_complex_pointwise_cat_inputs": 0}    # inductor's names (older torch lacks the second)
 
 def inductor_options(autotune:bool=False, cat_in_place:bool=True) -> dict:

@@ -142,13 +142,15 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 1 GiB
     except (OSError, AttributeError): return False
 
-# %% ../nbs/06_train.ipynb #f2c5826b
+# %% ../nbs/06_train.ipynb #ac504045
 class NonFiniteError(UserError):
     "Training produced a non-finite loss or gradient (policy `halt`, or too many skipped steps in a row)."
 
 def to_device(batch:dict, device) -> dict:
-    "Move a batch's tensors to `device` (non-blocking), leaving other values as they are."
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    "Move a batch's tensors to `device` without waiting for it: through pinned host memory on a GPU (a copy from pageable memory can stall the host), as they are elsewhere."
+    pin = torch.device(device).type == "cuda"
+    return {k: (v.pin_memory() if pin and v.device.type == "cpu" else v).to(device, non_blocking=True) if torch.is_tensor(v) else v
+            for k, v in batch.items()}
 
 def batch_tokens(batch:dict, pad_id:int=0) -> int:
     "Real (non-padding) tokens in a batch."
@@ -162,50 +164,60 @@ def attended_pairs(batch:dict, pad_id:int=0) -> torch.Tensor:
         return (lens.square() * (ids.reshape(-1)[cu[:-1]] != pad_id)).sum()
     if batch.get("attention_mask") is not None: return batch["attention_mask"].sum(1).double().square().sum()
     B, S = ids.shape
-    return torch.tensor(float(B * S * S), dtype=torch.float64, device=ids.device)
+    return torch.full((), float(B * S * S), dtype=torch.float64, device=ids.device)
 
 def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, nonfinite:bool=False) -> torch.Tensor:
-    "Forward and backward over one step's micro-batches; loss normalised by the global masked-token count. Returns [loss, correct, masked, tokens, attended pairs] summed over processes."
+    """Forward and backward over one step's micro-batches (on the host); loss normalised by the global masked-token count.
+    Returns [loss, correct, masked, tokens, attended pairs] summed over processes, on the device. The host never waits for the
+    device here: what depends only on the batch (the masked positions, counts, pairs) is computed from the host copy."""
     ga, world, dev = len(micro_batches), accelerator.num_processes, accelerator.device
     if accelerator.gradient_accumulation_steps != ga:
         raise ValueError(f"{ga} micro-batches but the accelerator accumulates {accelerator.gradient_accumulation_steps}")
-    n = torch.tensor(float(sum(int((b["labels"] != -100).sum()) for b in micro_batches)), device=dev)
-    n = accelerator.reduce(n, "sum").clamp(min=1)                  # masked tokens in the global batch
-    stats = torch.zeros(5, device=dev, dtype=torch.float64)
+    masked = [(b["labels"] != -100).reshape(-1).nonzero().squeeze(-1) for b in micro_batches]    # flat positions, per micro-batch
+    counts = torch.stack([torch.tensor([float(len(m)), float((b["input_ids"] != pad_id).sum()), float(attended_pairs(b, pad_id))], dtype=torch.float64)
+                          for m, b in zip(masked, micro_batches)]).sum(0)                      # [masked, tokens, pairs]
+    counts = to_device(dict(c=counts), dev)["c"]
+    n = accelerator.reduce(counts[0].float(), "sum").clamp(min=1)  # masked tokens in the global batch
+    gstats = torch.zeros(2, device=dev, dtype=torch.float64)       # [loss, correct]
     accelerator.step = 0                                           # re-align accumulation with this step
     model.train()
-    for b in micro_batches:
-        b = to_device(b, dev)
+    for b, m in zip(micro_batches, masked):
+        b, m = to_device(b, dev), to_device(dict(m=m), dev)["m"]
         with accelerator.accumulate(model):                        # no gradient sync until the last micro-batch
-            out = model(**b, num_items_in_batch=n)
+            out = model(**b, num_items_in_batch=n, masked_positions=m)
             loss = out.loss * float("nan") if nonfinite else out.loss
             accelerator.backward(loss * (ga * world))
         with torch.no_grad():
-            lab = b["labels"]
-            tgt = lab[lab != -100]
+            tgt = b["labels"].reshape(-1)[m]
             pred = out.logits.argmax(-1)
-            if pred.dim() > 1: pred = pred[lab != -100]
-            stats += torch.stack([loss.detach().double(), (pred == tgt).sum().double(), torch.tensor(tgt.numel(), device=dev).double(),
-                                  (b["input_ids"] != pad_id).sum().double(), attended_pairs(b, pad_id)])
-    return accelerator.reduce(stats, "sum")
+            if pred.dim() > 1: pred = pred.reshape(-1)[m]         # the masked-only decoder already gives the masked positions' logits
+            gstats += torch.stack([loss.detach().double(), (pred == tgt).sum().double()])
+    return accelerator.reduce(torch.cat([gstats, counts]), "sum")
 
 def _engine(accelerator) -> str:
     "NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED, ..."
     return str(accelerator.distributed_type).split(".")[-1]
 
-def apply_update(model, optimizer, scheduler, accelerator, loss:torch.Tensor, max_grad_norm:float) -> tuple[float, bool]:
-    "Clip, check finiteness, step optimizer and scheduler. Returns (grad_norm, updated): a non-finite loss or norm skips the update."
+def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:float, stats:torch.Tensor|None=None) -> tuple[float, bool, torch.Tensor|None]:
+    """Clip, check finiteness, step optimizer and scheduler. Returns (grad_norm, updated, stats on the host): a non-finite loss or norm skips the update.
+    Deciding needs the loss and the norm on the host: the step's one wait for the device. `stats` (a device tensor, such as
+    `forward_backward`'s) comes back in the same copy; the third value is None without it."""
+    dev = accelerator.device
     norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm > 0 else float("inf"))
-    norm = float(norm) if norm is not None else float("nan")
+    norm = norm.detach() if torch.is_tensor(norm) else torch.tensor(float("nan") if norm is None else float(norm))
+    parts = [torch.as_tensor(loss).detach().reshape(1).double().to(dev), norm.reshape(1).double().to(dev)]
+    if stats is not None: parts.append(stats.detach().reshape(-1).double().to(dev))
+    host = torch.cat(parts).cpu()                                  # one sync
+    loss, norm = float(host[0]), float(host[1])
     # fp16's GradScaler (and DeepSpeed) skip overflowing steps themselves: for them only the loss is checked here
     own_check = getattr(accelerator, "scaler", None) is None and _engine(accelerator) != "DEEPSPEED"
-    ok = math.isfinite(float(loss)) and (math.isfinite(norm) or not own_check)
+    ok = math.isfinite(loss) and (math.isfinite(norm) or not own_check)
     if ok: optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
-    return norm, ok
+    return norm, ok, (host[2:] if stats is not None else None)
 
-# %% ../nbs/06_train.ipynb #77f84453
+# %% ../nbs/06_train.ipynb #b47221bc
 MARKER = "COMPLETE.json"
 
 class CorruptCheckpoint(UserError):
@@ -299,7 +311,7 @@ class CheckpointManager:
         for s, p in self.folders():
             if p not in keep and s <= newest: shutil.rmtree(p, ignore_errors=True)
 
-# %% ../nbs/06_train.ipynb #293b594e
+# %% ../nbs/06_train.ipynb #7881e48a
 def _fmt(v):
     if isinstance(v, float): return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
     return str(v)
@@ -343,7 +355,7 @@ class MetricsLogger:
     def close(self):
         if self.run is not None: self.run.finish(); self.run = None
 
-# %% ../nbs/06_train.ipynb #992f463b
+# %% ../nbs/06_train.ipynb #fb99d555
 def model_flops_per_token(config:NeoBERTConfig, seq_len:int, decoder_fraction:float=1.0) -> float:
     "Training FLOPs per token: 6 x (non-embedding matmul parameters, decoder weighted by `decoder_fraction`) + 12 x layers x hidden x seq_len."
     h, L, f, V = config.hidden_size, config.num_hidden_layers, swiglu_width(config.intermediate_size), config.vocab_size
@@ -365,7 +377,7 @@ def guess_peak_tflops(device=None, precision:str="bf16") -> Optional[float]:
         if k in name: return v if precision in ("bf16", "fp16") else v / 2
     return None
 
-# %% ../nbs/06_train.ipynb #47d7931b
+# %% ../nbs/06_train.ipynb #3faebbd8
 KERNEL_CATEGORIES = [
     ("attention", r"flash|fmha|attention|attn|sdpa|cudnn|softmax_backward_data|_efficient"),
     ("cross_entropy", r"log_softmax|nll_loss|cross_entropy|logsumexp"),
@@ -437,7 +449,7 @@ class StepProfiler:
         self.prof.__exit__(None, None, None); self.prof = None
         self.say(f"profile not written: the run stopped at step {step} before step {self.start + self.steps} (trainer.profile_steps={self.steps} from step {self.start + 1})")
 
-# %% ../nbs/06_train.ipynb #c883fcbb
+# %% ../nbs/06_train.ipynb #e69d2b6b
 def _reduce(t, accelerator):
     return accelerator.reduce(t, "sum") if accelerator is not None and accelerator.num_processes > 1 else t
 
@@ -473,7 +485,7 @@ def unigram_baseline_loss(counts:torch.Tensor, batches:Iterable[dict], accelerat
     if accelerator is not None: s = _reduce(s.to(accelerator.device), accelerator).cpu()
     return (s[0] / s[1].clamp(min=1)).item()
 
-# %% ../nbs/06_train.ipynb #2eed612c
+# %% ../nbs/06_train.ipynb #6e627a59
 _STOP = set("the a an of and or to in on at by for with from as is was were are be been it its this that these those he she they his her their which who not but also has had have".split())
 
 def mask_one_word(text:str, tokenizer, max_words:int=24, max_tokens:int=512) -> Optional[tuple[str, str]]:
@@ -500,7 +512,7 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
     model.train(was)
     return res
 
-# %% ../nbs/06_train.ipynb #8c3966bd
+# %% ../nbs/06_train.ipynb #4d40928c
 def tokenizer_fingerprint(tokenizer) -> str:
     "A hash of the vocabulary and special tokens: equal fingerprints tokenize alike."
     v = sorted(tokenizer.get_vocab().items())
@@ -579,7 +591,7 @@ def _load_optimizer(d:Path, accelerator, model, optimizer):
     elif kind == "DEEPSPEED": model.load_checkpoint(str(d / "engine"), load_module_strict=True)
     else: optimizer.load_state_dict(torch.load(d / "optimizer.pt", map_location="cpu", weights_only=True))
 
-# %% ../nbs/06_train.ipynb #d44bbf80
+# %% ../nbs/06_train.ipynb #748f41a3
 def heldout_texts(cfg:Config, tokenizer):
     "Held-out documents as text, for the fill-mask demo; with data.source=pretokenized, decoded from the validation shards."
     from neobert.data import iter_documents, TokenShards
@@ -601,7 +613,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #77f21f8e
+# %% ../nbs/06_train.ipynb #3b3392d5
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -702,10 +714,10 @@ def pretrain(cfg:Config) -> dict:
             t0 = time.perf_counter()
             micro = [next(it) for _ in range(ga)]
             for b in micro: data_sha.update(b["input_ids"].numpy().tobytes())
-            stats = forward_backward(model, micro, accelerator, tokenizer.pad_token_id or 0, nonfinite=(step + 1) in test_sw["nonfinite_steps"]).cpu()  # one sync
+            stats = forward_backward(model, micro, accelerator, tokenizer.pad_token_id or 0, nonfinite=(step + 1) in test_sw["nonfinite_steps"])
             lr = scheduler.get_last_lr()[0]
+            gnorm, ok, stats = apply_update(model, optimizer, scheduler, accelerator, stats[0], cfg.optimizer.max_grad_norm, stats)  # the step's one sync
             loss = stats[0].item()
-            gnorm, ok = apply_update(model, optimizer, scheduler, accelerator, stats[0], cfg.optimizer.max_grad_norm)
             step += 1
             if not ok:
                 ts["skipped_steps"] += 1; ts["consecutive_skips"] += 1
@@ -778,7 +790,7 @@ def pretrain(cfg:Config) -> dict:
     accelerator.wait_for_everyone()
     return summary
 
-# %% ../nbs/06_train.ipynb #044dff77
+# %% ../nbs/06_train.ipynb #0e834dcd
 @call_parse(nested=True)
 @user_errors
 def pretrain_cli(config:str=None):  # YAML config file; then any --section.key value overrides

@@ -37,3 +37,13 @@ def test_unavailable_attention_backend_exits_2(tmp_path):
                    "--trainer.output_dir", tmp_path / "run", timeout=300)
     assert r.returncode == 2 and "attn_backend='cudnn'" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+def test_pretrain_configs_resolve():
+    "Every pretraining config resolves strictly; the fast one is the paper recipe with exactly its speed settings changed."
+    from neobert.config import load_config
+    cfgs = {p.name: load_config(p).to_dict() for p in sorted((ROOT / "configs").glob("pretrain_*.yaml"))}
+    assert len(cfgs) >= 4, sorted(cfgs)
+    paper, fast = cfgs["pretrain_neobert.yaml"], cfgs["pretrain_neobert_fast.yaml"]
+    diff = {f"{s}.{k}": (v, fast[s][k]) for s, sec in paper.items() if isinstance(sec, dict) for k, v in sec.items() if v != fast[s][k]}
+    assert diff == {"model.attn_backend": ("sdpa", "cudnn"), "model.residual_in_fp32": (True, False), "data.batching": ("paper", "concat"),
+                    "trainer.batch_size": (32, 64), "trainer.output_dir": ("runs/neobert", "runs/neobert-fast")}, diff
