@@ -142,7 +142,7 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 1 GiB
     except (OSError, AttributeError): return False
 
-# %% ../nbs/06_train.ipynb #ac504045
+# %% ../nbs/06_train.ipynb #685f23a8
 class NonFiniteError(UserError):
     "Training produced a non-finite loss or gradient (policy `halt`, or too many skipped steps in a row)."
 
@@ -167,7 +167,7 @@ def attended_pairs(batch:dict, pad_id:int=0) -> torch.Tensor:
     return torch.full((), float(B * S * S), dtype=torch.float64, device=ids.device)
 
 def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, nonfinite:bool=False) -> torch.Tensor:
-    """Forward and backward over one step's micro-batches (on the host); loss normalised by the global masked-token count.
+    """Forward and backward over one step's micro-batches (as the host holds them); loss normalised by the global masked-token count.
     Returns [loss, correct, masked, tokens, attended pairs] summed over processes, on the device. The host never waits for the
     device here: what depends only on the batch (the masked positions, counts, pairs) is computed from the host copy."""
     ga, world, dev = len(micro_batches), accelerator.num_processes, accelerator.device
