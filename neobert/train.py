@@ -142,15 +142,18 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 1 GiB
     except (OSError, AttributeError): return False
 
-# %% ../nbs/06_train.ipynb #685f23a8
+# %% ../nbs/06_train.ipynb #b2264815
 class NonFiniteError(UserError):
     "Training produced a non-finite loss or gradient (policy `halt`, or too many skipped steps in a row)."
 
+def _to(t:torch.Tensor, device) -> torch.Tensor:
+    "`t` on `device` without the host waiting: through pinned memory from a CPU to a GPU (a copy from pageable memory can stall the host)."
+    if torch.device(device).type == "cuda" and t.device.type == "cpu": t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
 def to_device(batch:dict, device) -> dict:
-    "Move a batch's tensors to `device` without waiting for it: through pinned host memory on a GPU (a copy from pageable memory can stall the host), as they are elsewhere."
-    pin = torch.device(device).type == "cuda"
-    return {k: (v.pin_memory() if pin and v.device.type == "cpu" else v).to(device, non_blocking=True) if torch.is_tensor(v) else v
-            for k, v in batch.items()}
+    "Move a batch's tensors to `device` without waiting for it (`_to`), leaving other values as they are."
+    return {k: _to(v, device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 def batch_tokens(batch:dict, pad_id:int=0) -> int:
     "Real (non-padding) tokens in a batch."
@@ -176,13 +179,13 @@ def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0,
     masked = [(b["labels"] != -100).reshape(-1).nonzero().squeeze(-1) for b in micro_batches]    # flat positions, per micro-batch
     counts = torch.stack([torch.tensor([float(len(m)), float((b["input_ids"] != pad_id).sum()), float(attended_pairs(b, pad_id))], dtype=torch.float64)
                           for m, b in zip(masked, micro_batches)]).sum(0)                      # [masked, tokens, pairs]
-    counts = to_device(dict(c=counts), dev)["c"]
+    counts = _to(counts, dev)
     n = accelerator.reduce(counts[0].float(), "sum").clamp(min=1)  # masked tokens in the global batch
     gstats = torch.zeros(2, device=dev, dtype=torch.float64)       # [loss, correct]
     accelerator.step = 0                                           # re-align accumulation with this step
     model.train()
     for b, m in zip(micro_batches, masked):
-        b, m = to_device(b, dev), to_device(dict(m=m), dev)["m"]
+        b, m = to_device(b, dev), _to(m, dev)
         with accelerator.accumulate(model):                        # no gradient sync until the last micro-batch
             out = model(**b, num_items_in_batch=n, masked_positions=m)
             loss = out.loss * float("nan") if nonfinite else out.loss
@@ -613,7 +616,7 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
-# %% ../nbs/06_train.ipynb #3b3392d5
+# %% ../nbs/06_train.ipynb #20bfd975
 def pretrain(cfg:Config) -> dict:
     "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
     from neobert.data import load_tokenizer, token_counts, iter_documents
@@ -689,6 +692,7 @@ def pretrain(cfg:Config) -> dict:
     unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
     mask_frac = cfg.collator.mlm_probability if unwrapped.config.decoder_on_masked_only else 1.0
     peak = tc.peak_tflops or guess_peak_tflops(accelerator.device, resolve_mixed_precision(tc))
+    mfu = lambda flops, seconds: flops / max(seconds, 1e-9) / (peak * 1e12 * world)   # model FLOPs utilisation of all processes
     last_ckpt = resume
 
     def save(step):
@@ -704,7 +708,8 @@ def pretrain(cfg:Config) -> dict:
 
     # the next batches are made in a thread while the GPU trains; `it.state_dict()` is the position after the last one consumed
     step, it = ts["step"], Prefetcher(train_stream, ga if cfg.data.prefetch_batches is None else cfg.data.prefetch_batches)
-    win = dict(stats=torch.zeros(5, dtype=torch.float64), gn=0.0, n=0, time=0.0)
+    new_window = lambda: dict(stats=torch.zeros(5, dtype=torch.float64), gn=0.0, n=0, time=0.0)   # what a log line averages over
+    win = new_window()
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and main), desc="pretrain", dynamic_ncols=True, mininterval=1.0)
     last_train_loss, data_sha = None, hashlib.sha256()
     profiler = StepProfiler(out / "profile", accelerator.device, step + 2, tc.profile_steps, say) if tc.profile_steps and main else None
@@ -743,10 +748,10 @@ def pretrain(cfg:Config) -> dict:
                 wn = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float() for p in unwrapped.parameters()]))))  # one sync
                 m = dict(loss=l, perplexity=math.exp(min(l, 50)), accuracy=(s[1] / s[2].clamp(min=1)).item(), grad_norm=win["gn"] / win["n"],
                          weight_norm=wn, lr=lr, tokens=ts["tokens"], tokens_per_second=tok_s, attended_length=s[4].item() / max(s[3].item(), 1))
-                if peak: m["mfu"] = model_flops(unwrapped.config, s[3].item(), s[4].item(), mask_frac) / max(win["time"], 1e-9) / (peak * 1e12 * world)
+                if peak: m["mfu"] = mfu(model_flops(unwrapped.config, s[3].item(), s[4].item(), mask_frac), win["time"])
                 if ts["skipped_steps"]: m["skipped_steps"] = ts["skipped_steps"]
                 logger.log(m, step)
-                win = dict(stats=torch.zeros(5, dtype=torch.float64), gn=0.0, n=0, time=0.0)
+                win = new_window()
             if step % tc.eval_steps == 0 and step < tc.max_steps: evaluate(step)
             if step % tc.save_steps == 0 or step == tc.max_steps: save(step)
         if last_ckpt is None or last_ckpt.name != f"step-{step}": save(step)
@@ -762,7 +767,7 @@ def pretrain(cfg:Config) -> dict:
                    tokens_per_second=ts["tokens"] / max(ts["train_time"], 1e-9), train_time=ts["train_time"],
                    wall_time=time.time() - t_begin, skipped_steps=ts["skipped_steps"], parameters=n_params, processes=world,
                    checkpoint=str(ckm.path(step)), output_dir=str(out), model_flops=ts.get("model_flops"),
-                   mfu=ts["model_flops"] / max(ts["train_time"], 1e-9) / (peak * 1e12 * world) if peak and ts.get("model_flops") else None)
+                   mfu=mfu(ts["model_flops"], ts["train_time"]) if peak and ts.get("model_flops") else None)
     # per process: a hash of the input ids it trained on in this invocation, and of its final weights (replicas must agree)
     wsha = None
     if _engine(accelerator) not in ("FSDP", "DEEPSPEED"):                 # sharded engines hold only a piece of the weights
