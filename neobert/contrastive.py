@@ -16,8 +16,9 @@ from .config import section, cfg_field, UserError, ConfigError, user_errors, cli
 from .mteb import pool, with_instruction, load_encoder, DEFAULT_INSTRUCTIONS, POOLING
 from .model import compile_model
 from .train import (set_seed, rng_state, set_rng_state, build_optimizer, build_scheduler, make_accelerator, apply_update,
-                           CheckpointManager, CorruptCheckpoint, MetricsLogger, NonFiniteError, resolve_mixed_precision,
-                           tokenizer_fingerprint, check_resume, StepProfiler)
+                           MetricsLogger, NonFiniteError, resolve_mixed_precision, tokenizer_fingerprint, check_resume, StepProfiler,
+                           save_training_state, restore_training_state, open_run, find_resume)
+from .checkpoint import CheckpointManager, CorruptCheckpoint
 
 # %% auto #0
 __all__ = ['QUERY_COLS', 'POSITIVE_COLS', 'NEGATIVE_COLS', 'DATASET_KEYS', 'contrastive_logits', 'info_nce',
@@ -301,21 +302,30 @@ def train_contrastive(cfg) -> dict:
             if len(d) <= c.validation_rows + 1: raise UserError(f"dataset {d.name} has {len(d)} rows: too few to hold out contrastive.validation_rows={c.validation_rows}")
             data[i], v = d.split(c.validation_rows, tc.seed); val.append(v)
     accelerator = make_accelerator(tc, c.max_length)
-    main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    main = accelerator.is_main_process
     say = (lambda *a: tqdm.write(" ".join(map(str, a)))) if main else (lambda *a: None)
     warn = (lambda msg: tqdm.write(f"warning: {msg}", file=sys.stderr)) if main else (lambda msg: None)
+    lock = open_run(out, accelerator, warn)                                  # a writable folder, and this run its only writer
+    try: return _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin)
+    finally:
+        if lock: lock.release()
+
+def _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin):
+    c, tc, out = cfg.contrastive, cfg.trainer, Path(cfg.trainer.output_dir).expanduser()
+    main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     set_seed(tc.seed)
     model, tokenizer = _build_model(cfg)
     sep = tokenizer.sep_token or ""
     ckm = CheckpointManager(out / "checkpoints", keep=tc.save_total_limit, is_main=main, barrier=accelerator.wait_for_everyone, warn=warn)
-    resume = ckm.latest()
+    resume = find_resume(ckm, accelerator)
     ts = dict(step=0, examples=0, train_time=0.0, skipped_steps=0, consecutive_skips=0)
     if resume is not None:
         ts.update(check_resume(resume, model, tokenizer, cfg, world, warn))
         from safetensors.torch import load_file
         try: model.load_state_dict(load_file(resume / "model.safetensors"), strict=True)
         except Exception as e: raise CorruptCheckpoint(f"cannot load the weights of {resume}: {e}") from None
-    if main: out.mkdir(parents=True, exist_ok=True); save_config(cfg, out / "config.yaml")
+    changed = ts.pop("changed", [])
+    if main: save_config(cfg, out / "config.yaml")
     if tc.gradient_checkpointing: model.gradient_checkpointing_enable({"use_reentrant": False})
     optimizer = build_optimizer(model, cfg.optimizer)
     scheduler = build_scheduler(optimizer, cfg.scheduler, tc.max_steps)
@@ -324,11 +334,7 @@ def train_contrastive(cfg) -> dict:
     unwrapped = accelerator.unwrap_model(model)
     sampler = MixtureSampler([len(d) for d in data], tc.batch_size, c.alpha, tc.seed, rank, world)
     if resume is not None:
-        from neobert.train import _load_optimizer
-        _load_optimizer(resume, accelerator, model, optimizer)
-        scheduler.load_state_dict(torch.load(resume / "scheduler.pt", weights_only=True))
-        sampler.load_state_dict(json.loads((resume / "data" / f"rank-{rank}.json").read_text()))
-        set_rng_state(torch.load(resume / "rng" / f"rank-{rank}.pt", weights_only=True))
+        restore_training_state(resume, accelerator, model, optimizer, scheduler, cfg, changed, sampler)
         say(f"resumed from {resume} (step {ts['step']})")
     probs = dict(zip(names, sampler.probs.round(4).tolist()))
     say(f"contrastive fine-tuning: {sum(p.numel() for p in unwrapped.parameters())/1e6:.2f}M parameters, {world} process(es) on {accelerator.device}, "
@@ -356,9 +362,8 @@ def train_contrastive(cfg) -> dict:
         logger.log(r, step, "val"); return r
 
     def save(step):
-        from neobert.train import _save_training_state
         state = dict(ts, step=step, world_size=world, log_steps=tc.log_steps, tokenizer=tokenizer_fingerprint(tokenizer))
-        return ckm.save(step, lambda d: _save_training_state(d, accelerator, model, optimizer, scheduler, tokenizer, cfg, sampler, state))
+        return ckm.save(step, lambda d: save_training_state(d, accelerator, model, optimizer, scheduler, tokenizer, cfg, sampler, state))
 
     step, last_ckpt = ts["step"], resume
     stop_at = int(os.environ.get("NEOBERT_TEST_STOP_AFTER_STEP", "0"))       # tests: simulate a crash after this step's checkpoint

@@ -223,7 +223,18 @@ def load_files(path, streaming:bool, cache_dir=None, progress=False):
         with _quiet_datasets(progress): return load_dataset(builder, **kw)
     except UserError: raise
     except Exception as e:
-        raise UserError(f"could not read data file {p} as {builder}: {type(e).__name__}: {str(e)[:300]}") from None
+        where = _bad_json_line(p) if ext == ".jsonl" else None
+        raise UserError(where or f"could not read data file {p} as {builder}: {type(e).__name__}: {str(e)[:300]}") from None
+
+def _bad_json_line(p:Path) -> str|None:
+    "'data file P, line N: ...' for the first line of a JSONL file that is not a JSON object (None if every line is)."
+    with open(p, encoding="utf8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip(): continue
+            try: ok = isinstance(json.loads(line), dict)
+            except ValueError as e: return f"data file {p}, line {n}: not valid JSON ({e}): {line.strip()[:80]!r}"
+            if not ok: return f"data file {p}, line {n}: a JSON object per line expected, got {line.strip()[:80]!r}"
+    return None
 
 def open_split(cfg:Config, split:str="train", progress=False):
     "(`datasets` object holding `split`, holdout): holdout is None, or 'train'/'validation' for a CRC32 split of one table."

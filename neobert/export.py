@@ -187,11 +187,16 @@ def convert_state_dict(sd:dict, config:NeoBERTConfig, arch:str|None=None, tied:b
 
 # %% ../nbs/10_export.ipynb #691f12e8
 def _latest_step(folder:Path):
+    "The newest `step-N` of a run (or checkpoints) folder that verifies by content; newer broken ones are named in a warning, never exported."
+    from neobert.checkpoint import verify_checkpoint, CorruptCheckpoint
     steps = []
     for d in (folder, folder / "checkpoints"):
-        if d.is_dir():
-            steps += [(int(m.group(1)), q) for q in d.iterdir() if (m := re.fullmatch(r"step-(\d+)", q.name)) and (q / "config.json").exists()]
-    return max(steps)[1] if steps else None
+        if d.is_dir(): steps += [(int(m.group(1)), q) for q in d.iterdir() if (m := re.fullmatch(r"step-(\d+)", q.name))]
+    for _, q in sorted(steps, reverse=True):
+        try: verify_checkpoint(q); return q
+        except CorruptCheckpoint as e: print(f"warning: skipping {e}", file=sys.stderr)
+    if steps: raise CheckpointError(f"no checkpoint in {folder} verifies (see the warnings above): nothing to export")
+    return None
 
 def download_checkpoint(repo_id:str) -> Path:
     "Download a hub model's config, safetensors and tokenizer files (no pickles, no code)."
@@ -205,7 +210,11 @@ def resolve_checkpoint(path) -> Path:
     "The model folder that `path` names: a folder with config.json, a run folder (latest checkpoints/step-N), or a hub id."
     p = Path(path)
     if p.is_dir():
-        if (p / "config.json").exists(): return p
+        if (p / "config.json").exists():
+            if (p / "COMPLETE.json").exists():                  # a training checkpoint: exported only when its files match their digests
+                from neobert.checkpoint import verify_checkpoint
+                verify_checkpoint(p)
+            return p
         if (s := _latest_step(p)) is not None: return s
         raise CheckpointError(f"{p} has no config.json and no checkpoints/step-N inside: not a checkpoint folder")
     if p.exists(): raise CheckpointError(f"{p} is a file; pass the checkpoint folder")

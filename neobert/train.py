@@ -4,7 +4,9 @@
 
 # %% ../nbs/06_train.ipynb #c014a3f3
 from __future__ import annotations
-import os, sys, json, math, time, random, shutil, hashlib, warnings, contextlib
+import os, sys, json, math, time, random, shutil, signal, hashlib, warnings, contextlib, statistics
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 import numpy as np
@@ -16,16 +18,19 @@ from .config import Config, UserError, user_errors, cli_config, save_config, loa
 from .config import OptimizerConfig, SchedulerConfig, TrainerConfig, WandbConfig
 from .layers import swiglu_width
 from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_model
+from .checkpoint import CheckpointManager, CorruptCheckpoint, RunLock, Preemption, Preempted, load_plain
 
 # %% auto #0
-__all__ = ['MARKER', 'PEAK_BF16_TFLOPS', 'KERNEL_CATEGORIES', 'SHAPE_KEYS', 'set_seed', 'rng_state', 'set_rng_state',
-           'param_groups', 'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler', 'resolve_mixed_precision',
-           'accumulation_steps', 'make_accelerator', 'set_cpu_threads', 'keep_freed_memory', 'NonFiniteError',
-           'to_device', 'batch_tokens', 'attended_pairs', 'forward_backward', 'apply_update', 'CorruptCheckpoint',
-           'CheckpointManager', 'MetricsLogger', 'model_flops_per_token', 'model_flops', 'guess_peak_tflops',
-           'categorize', 'summarize_profile', 'device_sync', 'StepProfiler', 'evaluate_mlm', 'unigram_logprobs',
+__all__ = ['PEAK_BF16_TFLOPS', 'KERNEL_CATEGORIES', 'SHAPE_KEYS', 'RESUME_APPLIED', 'RESUME_REFUSED', 'set_seed', 'rng_state',
+           'set_rng_state', 'param_groups', 'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler',
+           'resolve_mixed_precision', 'accumulation_steps', 'make_accelerator', 'set_cpu_threads', 'keep_freed_memory',
+           'NonFiniteError', 'to_device', 'batch_tokens', 'attended_pairs', 'forward_backward', 'apply_update',
+           'MetricsLogger', 'model_flops_per_token', 'model_flops', 'guess_peak_tflops', 'categorize',
+           'summarize_profile', 'device_sync', 'StepProfiler', 'evaluate_mlm', 'unigram_logprobs',
            'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model',
-           'check_resume', 'heldout_texts', 'plot_curves', 'pretrain', 'pretrain_cli']
+           'check_resume', 'retarget_optimizer_state', 'save_training_state', 'restore_training_state',
+           'LossSpikeGuard', 'TrainHooks', 'open_run', 'find_resume', 'data_skips', 'heldout_texts', 'plot_curves',
+           'pretrain', 'pretrain_cli']
 
 # %% ../nbs/06_train.ipynb #572ad9d8
 def set_seed(seed:int):
@@ -169,9 +174,10 @@ def attended_pairs(batch:dict, pad_id:int=0) -> torch.Tensor:
     B, S = ids.shape
     return torch.full((), float(B * S * S), dtype=torch.float64, device=ids.device)
 
-def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, nonfinite:bool=False) -> torch.Tensor:
+def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, loss_scale:float=1.0, stop:bool=False) -> torch.Tensor:
     """Forward and backward over one step's micro-batches (as the host holds them); loss normalised by the global masked-token count.
-    Returns [loss, correct, masked, tokens, attended pairs] summed over processes, on the device. The host never waits for the
+    Returns [loss, correct, masked, tokens, attended pairs, stop requests] summed over processes, on the device (`stop`: this process
+    asks to stop; riding on the step's own reduction, every process learns it at the same step). `loss_scale` multiplies the loss (fault injection). The host never waits for the
     device here: what depends only on the batch (the masked positions, counts, pairs) is computed from the host copy."""
     ga, world, dev = len(micro_batches), accelerator.num_processes, accelerator.device
     if accelerator.gradient_accumulation_steps != ga:
@@ -179,7 +185,7 @@ def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0,
     masked = [(b["labels"] != -100).reshape(-1).nonzero().squeeze(-1) for b in micro_batches]    # flat positions, per micro-batch
     counts = torch.stack([torch.tensor([float(len(m)), float((b["input_ids"] != pad_id).sum()), float(attended_pairs(b, pad_id))], dtype=torch.float64)
                           for m, b in zip(masked, micro_batches)]).sum(0)                      # [masked, tokens, pairs]
-    counts = _to(counts, dev)
+    counts = _to(torch.cat([counts, torch.tensor([float(stop)], dtype=torch.float64)]), dev)
     n = accelerator.reduce(counts[0].float(), "sum").clamp(min=1)  # masked tokens in the global batch
     gstats = torch.zeros(2, device=dev, dtype=torch.float64)       # [loss, correct]
     accelerator.step = 0                                           # re-align accumulation with this step
@@ -188,7 +194,7 @@ def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0,
         b, m = to_device(b, dev), _to(m, dev)
         with accelerator.accumulate(model):                        # no gradient sync until the last micro-batch
             out = model(**b, num_items_in_batch=n, masked_positions=m)
-            loss = out.loss * float("nan") if nonfinite else out.loss
+            loss = out.loss * loss_scale if loss_scale != 1.0 else out.loss
             accelerator.backward(loss * (ga * world))
         with torch.no_grad():
             tgt = b["labels"].reshape(-1)[m]
@@ -201,8 +207,9 @@ def _engine(accelerator) -> str:
     "NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED, ..."
     return str(accelerator.distributed_type).split(".")[-1]
 
-def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:float, stats:torch.Tensor|None=None) -> tuple[float, bool, torch.Tensor|None]:
-    """Clip, check finiteness, step optimizer and scheduler. Returns (grad_norm, updated, stats on the host): a non-finite loss or norm skips the update.
+def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:float, stats:torch.Tensor|None=None,
+                 loss_limit:float=math.inf) -> tuple[float, bool, torch.Tensor|None]:
+    """Clip, check finiteness, step optimizer and scheduler. Returns (grad_norm, updated, stats on the host): a non-finite loss or norm, or a loss above `loss_limit`, skips the update.
     Deciding needs the loss and the norm on the host: the step's one wait for the device. `stats` (a device tensor, such as
     `forward_backward`'s) comes back in the same copy; the third value is None without it."""
     dev = accelerator.device
@@ -214,105 +221,11 @@ def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:f
     loss, norm = float(host[0]), float(host[1])
     # fp16's GradScaler (and DeepSpeed) skip overflowing steps themselves: for them only the loss is checked here
     own_check = getattr(accelerator, "scaler", None) is None and _engine(accelerator) != "DEEPSPEED"
-    ok = math.isfinite(loss) and (math.isfinite(norm) or not own_check)
+    ok = math.isfinite(loss) and loss <= loss_limit and (math.isfinite(norm) or not own_check)
     if ok: optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()
     return norm, ok, (host[2:] if stats is not None else None)
-
-# %% ../nbs/06_train.ipynb #b47221bc
-MARKER = "COMPLETE.json"
-
-class CorruptCheckpoint(UserError):
-    "A checkpoint folder that is incomplete or whose files don't match its completeness marker."
-
-def _sha256(path:Path, bufsize:int=1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(bufsize): h.update(chunk)
-    return h.hexdigest()
-
-def _fsync_write(path:Path, text:str):
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w") as f: f.write(text); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-class CheckpointManager:
-    "Atomic, rotated `root/step-N/` checkpoint folders with a completeness marker written last."
-    def __init__(self, root, keep:int=3, is_main:bool=True, barrier:Optional[Callable]=None, warn:Optional[Callable]=None):
-        self.root, self.keep, self.is_main = Path(root), keep, is_main
-        self.barrier = barrier or (lambda: None)
-        self.warn = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
-
-    def path(self, step:int) -> Path: return self.root / f"step-{step}"
-
-    def folders(self) -> list[tuple[int, Path]]:
-        "All `step-N` folders (complete or not), oldest first."
-        out = []
-        for p in self.root.glob("step-*") if self.root.exists() else []:
-            try: out.append((int(p.name.split("-", 1)[1]), p))
-            except ValueError: pass
-        return sorted(out)
-
-    def verify(self, path:Path, hashes:bool=True) -> dict:
-        "Check `path` against its marker (presence, sizes, SHA-256); return the marker or raise `CorruptCheckpoint`."
-        mk = Path(path) / MARKER
-        if not mk.exists(): raise CorruptCheckpoint(f"checkpoint {path} is incomplete (no {MARKER})")
-        try: marker = json.loads(mk.read_text())
-        except (OSError, ValueError): raise CorruptCheckpoint(f"checkpoint {path} has an unreadable {MARKER}") from None
-        for name, meta in marker["files"].items():
-            f = Path(path) / name
-            if not f.is_file(): raise CorruptCheckpoint(f"checkpoint {path} is missing {name}")
-            if f.stat().st_size != meta["size"] or (hashes and _sha256(f) != meta["sha256"]):
-                raise CorruptCheckpoint(f"checkpoint {path} is corrupt: {name} does not match {MARKER}")
-        return marker
-
-    def complete(self, hashes:bool=False) -> list[Path]:
-        "Complete checkpoint folders, oldest first (sizes checked; with `hashes` also contents)."
-        out = []
-        for _, p in self.folders():
-            try: self.verify(p, hashes); out.append(p)
-            except CorruptCheckpoint: pass
-        return out
-
-    def latest(self, warn:bool=True) -> Optional[Path]:
-        "The newest checkpoint that verifies completely; skipped (incomplete or corrupt) newer ones are warned about by name."
-        for _, p in reversed(self.folders()):
-            try: self.verify(p); return p
-            except CorruptCheckpoint as e:
-                if warn and self.is_main: self.warn(f"skipping {e}")
-        return None
-
-    def save(self, step:int, write:Callable[[Path], None]) -> Path:
-        "Write checkpoint `step` atomically: `write(tmp)` runs on every process, then the marker, the rename, the rotation."
-        final, tmp = self.path(step), self.root / f".tmp-step-{step}"
-        if self.is_main:
-            self.root.mkdir(parents=True, exist_ok=True)
-            for old in self.root.glob(".tmp-step-*"): shutil.rmtree(old, ignore_errors=True)
-            tmp.mkdir()
-        self.barrier()
-        write(tmp)
-        self.barrier()
-        if self.is_main:
-            files = sorted(p for p in tmp.rglob("*") if p.is_file())
-            marker = dict(step=step, time=time.time(),
-                          files={str(p.relative_to(tmp)): dict(size=p.stat().st_size, sha256=_sha256(p)) for p in files})
-            _fsync_write(tmp / MARKER, json.dumps(marker, indent=1))
-            if final.exists():                                    # a leftover (incomplete) folder of the same step
-                shutil.move(str(final), str(self.root / f".tmp-step-{step}-old")); shutil.rmtree(self.root / f".tmp-step-{step}-old")
-            os.rename(tmp, final)
-            self.rotate()
-        self.barrier()
-        return final
-
-    def rotate(self):
-        "Keep the newest `keep` complete checkpoints; drop older ones and stale incomplete folders. Never the newest complete one."
-        done = self.complete()
-        if not done: return
-        newest = int(done[-1].name.split("-", 1)[1])
-        keep = set(done[-self.keep:])
-        for s, p in self.folders():
-            if p not in keep and s <= newest: shutil.rmtree(p, ignore_errors=True)
 
 # %% ../nbs/06_train.ipynb #7881e48a
 def _fmt(v):
@@ -515,7 +428,7 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
     model.train(was)
     return res
 
-# %% ../nbs/06_train.ipynb #4d40928c
+# %% ../nbs/06_train.ipynb #48fc032d
 def tokenizer_fingerprint(tokenizer) -> str:
     "A hash of the vocabulary and special tokens: equal fingerprints tokenize alike."
     v = sorted(tokenizer.get_vocab().items())
@@ -524,11 +437,11 @@ def tokenizer_fingerprint(tokenizer) -> str:
 SHAPE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
 
 def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
-    "The MLM model: from `model.name_or_path` when set, else a fresh init of `model.*` (seed it first)."
+    "The MLM model: from `model.name_or_path` when set (safetensors weights only), else a fresh init of `model.*` (seed it first)."
     mc = cfg.model
     if mc.name_or_path:
         register_auto_classes()
-        try: model = NeoBERTLMHead.from_pretrained(mc.name_or_path)
+        try: model = NeoBERTLMHead.from_pretrained(mc.name_or_path, use_safetensors=True)
         except (OSError, ValueError) as e: raise UserError(f"model.name_or_path: cannot load {mc.name_or_path!r}: {e}") from None
         model.set_attn_backend(mc.attn_backend)
         model.config.decoder_on_masked_only, model.config.residual_in_fp32 = mc.decoder_on_masked_only, mc.residual_in_fp32
@@ -537,13 +450,13 @@ def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
         raise UserError(f"the tokenizer has {len(tokenizer)} tokens but model.vocab_size is {model.config.vocab_size}")
     return model
 
-def _testing_switches() -> dict:
-    steps = os.environ.get("NEOBERT_TEST_NONFINITE_STEPS", "")
-    return dict(skip_data_restore=os.environ.get("NEOBERT_TEST_SKIP_DATA_RESTORE", "") == "1",
-                nonfinite_steps={int(s) for s in steps.split(",") if s.strip()})
+# %% ../nbs/06_train.ipynb #c5530c3f
+RESUME_APPLIED = ("optimizer.lr", "optimizer.betas", "optimizer.eps", "optimizer.weight_decay", "optimizer.max_grad_norm", "optimizer.fused",
+                  "scheduler.name", "scheduler.warmup_steps", "scheduler.decay_steps", "scheduler.final_lr_ratio", "trainer.max_steps")
+RESUME_REFUSED = ("optimizer.no_decay_norms_and_biases",)
 
 def check_resume(ckpt:Path, model, tokenizer, cfg:Config, world_size:int, warn:Callable) -> dict:
-    "Refuse a checkpoint of another model shape, tokenizer or process count; warn on a changed logging interval. Returns its trainer state."
+    "Refuse a checkpoint of another model shape, tokenizer, process count or parameter grouping; warn on what is applied anew. Returns its trainer state, with `changed` (the applied settings that differ)."
     ts = json.loads((ckpt / "trainer_state.json").read_text())
     saved = json.loads((ckpt / "config.json").read_text())
     diff = [f"model.{k}: checkpoint {saved.get(k)} vs now {getattr(model.config, k)}" for k in SHAPE_KEYS if saved.get(k) != getattr(model.config, k)]
@@ -554,8 +467,24 @@ def check_resume(ckpt:Path, model, tokenizer, cfg:Config, world_size:int, warn:C
         raise UserError(f"cannot resume from {ckpt}: it was written by {ts.get('world_size')} processes, this run has {world_size}; the data positions of the processes can't be re-split. Use {ts.get('world_size')} processes or a new trainer.output_dir")
     if ts.get("log_steps") != cfg.trainer.log_steps:
         warn(f"trainer.log_steps changed from {ts.get('log_steps')} to {cfg.trainer.log_steps} since {ckpt.name}: the metrics log changes interval at step {ts['step']}")
+    old, now = load_config(ckpt / "config.yaml", []).to_dict(), cfg.to_dict()
+    get = lambda d, key: d[key.split(".")[0]][key.split(".")[1]]
+    for k in RESUME_REFUSED:
+        if get(old, k) != get(now, k): raise UserError(f"cannot resume from {ckpt}: {k} changed from {get(old, k)} to {get(now, k)} (it regroups the optimizer's state). Use the original value or a new trainer.output_dir")
+    ts["changed"] = [k for k in RESUME_APPLIED if get(old, k) != get(now, k)]
+    for k in ts["changed"]: warn(f"{k} changed from {get(old, k)} to {get(now, k)} since {ckpt.name}: applied from step {ts['step'] + 1}")
     return ts
 
+# %% ../nbs/06_train.ipynb #732ed468
+def retarget_optimizer_state(opt_sd:dict, sched_sd:dict, optimizer, cfg:Config) -> float:
+    "Give loaded optimizer and scheduler states the hyperparameters of the freshly built `optimizer` and the current schedule (moments kept). Returns the lr of the next step."
+    lr = cfg.optimizer.lr * lr_at(sched_sd["last_epoch"], cfg.scheduler, cfg.trainer.max_steps, 1.0)
+    for saved, fresh in zip(opt_sd["param_groups"], optimizer.param_groups):
+        saved.update({k: v for k, v in fresh.items() if k not in ("params", "lr", "initial_lr")}, lr=lr, initial_lr=cfg.optimizer.lr)
+    sched_sd.update(base_lrs=[cfg.optimizer.lr] * len(opt_sd["param_groups"]), _last_lr=[lr] * len(opt_sd["param_groups"]))
+    return lr
+
+# %% ../nbs/06_train.ipynb #a021e849
 @contextlib.contextmanager
 def _quiet_hf():
     "Silence transformers' own progress bars (e.g. 'Writing model shards') for the duration."
@@ -565,8 +494,8 @@ def _quiet_hf():
     finally:
         if was: hfl.enable_progress_bar()
 
-def _save_training_state(d:Path, accelerator, model, optimizer, scheduler, tokenizer, cfg, stream, tstate:dict):
-    "Fill checkpoint folder `d` (called on every process)."
+def save_training_state(d:Path, accelerator, model, optimizer, scheduler, tokenizer, cfg, stream, tstate:dict):
+    "Fill checkpoint folder `d` (called on every process): weights, tokenizer, optimizer, scheduler, config, trainer state, each process's random state and data position."
     r, main = accelerator.process_index, accelerator.is_main_process
     bare = accelerator.unwrap_model(model, keep_torch_compile=False)
     sd = accelerator.get_state_dict(model) if _engine(accelerator) in ("FSDP", "DEEPSPEED") else bare.state_dict()   # gathers shards
@@ -586,13 +515,91 @@ def _save_training_state(d:Path, accelerator, model, optimizer, scheduler, token
     torch.save(rng_state(), d / "rng" / f"rank-{r}.pt")
     (d / "data" / f"rank-{r}.json").write_text(json.dumps(stream.state_dict()))
 
-def _load_optimizer(d:Path, accelerator, model, optimizer):
-    kind = _engine(accelerator)
+# %% ../nbs/06_train.ipynb #5fdeb4c9
+def restore_training_state(d:Path, accelerator, model, optimizer, scheduler, cfg:Config, changed=(), stream=None):
+    "Load checkpoint `d`'s optimizer, scheduler and this process's random state (and data position, given `stream`); `changed` settings retarget the optimizer. Pickles are refused."
+    kind, r = _engine(accelerator), accelerator.process_index
     if kind == "FSDP":
         from accelerate.utils import load_fsdp_optimizer
         load_fsdp_optimizer(accelerator.state.fsdp_plugin, accelerator, optimizer, model, str(d / "optimizer"))
     elif kind == "DEEPSPEED": model.load_checkpoint(str(d / "engine"), load_module_strict=True)
-    else: optimizer.load_state_dict(torch.load(d / "optimizer.pt", map_location="cpu", weights_only=True))
+    opt_sd = load_plain(d / "optimizer.pt") if kind not in ("FSDP", "DEEPSPEED") else None
+    sched_sd = load_plain(d / "scheduler.pt")
+    if changed and opt_sd is not None: retarget_optimizer_state(opt_sd, sched_sd, optimizer, cfg)
+    if opt_sd is not None: optimizer.load_state_dict(opt_sd)
+    scheduler.load_state_dict(sched_sd)
+    if stream is not None: stream.load_state_dict(json.loads((d / "data" / f"rank-{r}.json").read_text()))
+    set_rng_state(load_plain(d / "rng" / f"rank-{r}.pt"))
+
+# %% ../nbs/06_train.ipynb #119fee4d
+class LossSpikeGuard:
+    "Spikes: a loss above `factor` x the median of the last `window` good losses; `patience` in a row trigger `policy` (off, warn, skip, rollback)."
+    def __init__(self, policy:str="off", factor:float=3.0, window:int=100, patience:int=1, history=()):
+        self.policy, self.factor, self.patience = policy, factor, patience
+        self.history, self.run = deque(history, maxlen=window), 0
+
+    def limit(self) -> float:
+        "This step's threshold (infinite while off or while the window fills)."
+        if self.policy == "off" or len(self.history) < self.history.maxlen: return math.inf
+        return self.factor * statistics.median(self.history)
+
+    def skip_limit(self) -> float:
+        "The `loss_limit` for `apply_update`: with policy skip, from the `patience`-th spike in a row; else infinite."
+        return self.limit() if self.policy == "skip" and self.run + 1 >= self.patience else math.inf
+
+    def observe(self, loss:float, limit:float) -> Optional[str]:
+        "Record a step's loss against its `limit`; the policy when it is due (warn/rollback once per run of spikes, skip each time), else None."
+        if not math.isfinite(loss): return None                      # the non-finite policy's business
+        if loss <= limit: self.run = 0; self.history.append(loss); return None
+        self.run += 1
+        return self.policy if self.run == self.patience or (self.policy == "skip" and self.run > self.patience) else None
+
+# %% ../nbs/06_train.ipynb #e5a3bc13
+@dataclass
+class TrainHooks:
+    "Fault injection and observation for tests and experiments (the defaults change nothing): the trainer reads no environment switches."
+    loss_scale: Optional[Callable[[int], float]] = None   # step (1-based) -> factor on that step's loss (NaN: a non-finite step; 100: a spike)
+    after_step: Optional[Callable[[int], None]] = None    # called after each optimizer step with its number (e.g. to send a signal)
+    restore_data: bool = True                             # False: resume without the data position (a negative control)
+
+# %% ../nbs/06_train.ipynb #6a7c178d
+def _share(value, accelerator):
+    "The main process's `value`, on every process."
+    if accelerator.num_processes == 1: return value
+    from accelerate.utils import broadcast_object_list
+    return broadcast_object_list([value])[0]
+
+def open_run(out:Path, accelerator, warn:Callable) -> Optional[RunLock]:
+    "Make `out` (a writable folder) and take its `RunLock` on the main process; a `UserError` on every process when either fails."
+    lock, err = None, None
+    if accelerator.is_main_process:
+        try:
+            if out.exists() and not out.is_dir(): raise UserError(f"trainer.output_dir {out} is a file, not a folder")
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write-test-{os.getpid()}"; probe.write_text(""); probe.unlink()
+            lock = RunLock(out, warn).acquire()
+        except OSError as e: err = f"trainer.output_dir {out} cannot be written: {e.strerror or e}"
+        except UserError as e: err = str(e)
+    err = _share(err, accelerator)
+    if err: raise UserError(err)
+    return lock
+
+def find_resume(ckm:CheckpointManager, accelerator) -> Optional[Path]:
+    "The checkpoint to resume from (verified by content on the main process; corrupt ones moved aside there), the same on every process."
+    pick = err = None
+    if accelerator.is_main_process:
+        try: pick = ckm.latest()
+        except CorruptCheckpoint as e: err = str(e)
+    pick, err = _share((pick, err), accelerator)
+    if err: raise CorruptCheckpoint(err)
+    if pick is not None: ckm.good.add(pick)
+    return pick
+
+# %% ../nbs/06_train.ipynb #4b3fbc59
+def data_skips(stream) -> int:
+    "Rows a (prefetched) pretraining stream has skipped so far, empty or malformed, read from its position."
+    st = stream.state_dict()["stats"]
+    return int(st.get("skipped_empty", 0) + st.get("bad_rows", 0))
 
 # %% ../nbs/06_train.ipynb #748f41a3
 def heldout_texts(cfg:Config, tokenizer):
@@ -617,36 +624,45 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
     return Path(path)
 
 # %% ../nbs/06_train.ipynb #20bfd975
-def pretrain(cfg:Config) -> dict:
-    "Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`."
+def pretrain(cfg:Config, hooks:Optional[TrainHooks]=None) -> dict:
+    """Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`.
+    The run folder is locked for the run; SIGTERM or SIGINT end it after the current step with a checkpoint (`Preempted`, exit 128 + signal)."""
+    accelerator = make_accelerator(cfg.trainer, cfg.data.max_length)
+    warn = (lambda msg: tqdm.write(f"warning: {msg}", file=sys.stderr)) if accelerator.is_main_process else (lambda msg: None)
+    lock = open_run(Path(cfg.trainer.output_dir), accelerator, warn)      # a writable folder, and this run its only writer
+    try:
+        with Preemption() as preempt:
+            if not preempt.active: warn("not on the main thread: SIGTERM and SIGINT will stop this run without a checkpoint")
+            return _pretrain(cfg, hooks or TrainHooks(), accelerator, preempt, warn)
+    finally:
+        if lock: lock.release()
+
+def _pretrain(cfg:Config, hooks:TrainHooks, accelerator, preempt:Preemption, warn:Callable) -> dict:
     from neobert.data import load_tokenizer, token_counts, iter_documents
     from neobert.collator import build_pretraining_stream, Prefetcher
-    t_begin = time.time()
-    tc, test_sw = cfg.trainer, _testing_switches()
-    accelerator = make_accelerator(tc, cfg.data.max_length)
+    from safetensors.torch import load_file
+    t_begin, tc = time.time(), cfg.trainer
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     threads = set_cpu_threads(tc, accelerator.device)
     if accelerator.device.type == "cpu": keep_freed_memory()
     say = (lambda *a: tqdm.write(" ".join(map(str, a)))) if main else (lambda *a: None)
-    warn = (lambda msg: tqdm.write(f"warning: {msg}", file=sys.stderr)) if main else (lambda msg: None)
     out = Path(tc.output_dir)
 
     tokenizer = load_tokenizer(cfg.tokenizer)
     ckm = CheckpointManager(out / "checkpoints", keep=tc.save_total_limit, is_main=main, barrier=accelerator.wait_for_everyone, warn=warn)
-    resume = ckm.latest()
+    resume = find_resume(ckm, accelerator)                  # the newest checkpoint verified by content; corrupt ones moved aside
     if resume is not None and tc.cpu_threads is None and accelerator.device.type == "cpu":
         saved = json.loads((resume / "trainer_state.json").read_text()).get("cpu_threads")
         if saved: torch.set_num_threads(saved); threads = saved    # same thread count as before: same float rounding
     set_seed(tc.seed)
     model = build_model(cfg, tokenizer)
-    ts = dict(step=0, tokens=0, train_time=0.0, skipped_steps=0, consecutive_skips=0)
+    ts = dict(step=0, tokens=0, train_time=0.0, skipped_steps=0, consecutive_skips=0, rollbacks=0, loss_history=[])
     if resume is not None:
         ts.update(check_resume(resume, model, tokenizer, cfg, world, warn))
-        from safetensors.torch import load_file
         try: model.load_state_dict(load_file(resume / "model.safetensors"), strict=True)
         except Exception as e: raise CorruptCheckpoint(f"cannot load the weights of {resume}: {e}") from None
-    if main:
-        out.mkdir(parents=True, exist_ok=True); save_config(cfg, out / "config.yaml")
+    changed = ts.pop("changed", [])
+    if main: save_config(cfg, out / "config.yaml")
     n_params, model_cfg = sum(p.numel() for p in model.parameters()), model.config
     say(f"output: {out.resolve()}  (checkpoints/, metrics.jsonl, summary.json, loss_curves.png)")
     if tc.gradient_checkpointing:
@@ -667,11 +683,7 @@ def pretrain(cfg:Config) -> dict:
     train_stream = build_pretraining_stream(cfg, tokenizer, "train", rank=rank, world_size=world)
     val_stream = build_pretraining_stream(cfg, tokenizer, "validation", rank=rank, world_size=world)
     if resume is not None:
-        _load_optimizer(resume, accelerator, model, optimizer)
-        scheduler.load_state_dict(torch.load(resume / "scheduler.pt", weights_only=True))
-        if not test_sw["skip_data_restore"]:
-            train_stream.load_state_dict(json.loads((resume / "data" / f"rank-{rank}.json").read_text()))
-        set_rng_state(torch.load(resume / "rng" / f"rank-{rank}.pt", weights_only=True))
+        restore_training_state(resume, accelerator, model, optimizer, scheduler, cfg, changed, train_stream if hooks.restore_data else None)
         say(f"resumed from {resume} (step {ts['step']}, {ts['tokens']:,} tokens seen)")
 
     val_batches = []
@@ -688,18 +700,36 @@ def pretrain(cfg:Config) -> dict:
 
     logger = MetricsLogger(out / "metrics.jsonl", cfg.wandb, cfg.to_dict(), enabled=main, run_dir=out,
                            run_id=hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12])
-    if resume is not None: logger.truncate(ts["step"])
+    logger.truncate(ts["step"])                           # records past the checkpoint (or of an attempt that never saved one) go
     unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
     mask_frac = cfg.collator.mlm_probability if unwrapped.config.decoder_on_masked_only else 1.0
     peak = tc.peak_tflops or guess_peak_tflops(accelerator.device, resolve_mixed_precision(tc))
     mfu = lambda flops, seconds: flops / max(seconds, 1e-9) / (peak * 1e12 * world)   # model FLOPs utilisation of all processes
     last_ckpt = resume
+    guard = LossSpikeGuard(tc.loss_spike_policy, tc.loss_spike_factor, tc.loss_spike_window, tc.loss_spike_patience, ts["loss_history"])
 
     def save(step):
         nonlocal last_ckpt
         state = dict(ts, step=step, world_size=world, log_steps=tc.log_steps, gradient_accumulation_steps=ga, cpu_threads=threads,
-                     tokenizer=tokenizer_fingerprint(tokenizer))
-        last_ckpt = ckm.save(step, lambda d: _save_training_state(d, accelerator, model, optimizer, scheduler, tokenizer, cfg, it, state))
+                     tokenizer=tokenizer_fingerprint(tokenizer), loss_history=list(guard.history))
+        last_ckpt = ckm.save(step, lambda d: save_training_state(d, accelerator, model, optimizer, scheduler, tokenizer, cfg, it, state),
+                             expected_bytes=12 * n_params)        # float32 weights and AdamW's two moments
+
+    def rollback(step, loss, limit):
+        "Model, optimizer, schedule and random state back to the last checkpoint; the data goes on. Returns the step to continue from."
+        ts["rollbacks"] += 1
+        if ts["rollbacks"] > tc.loss_spike_max_rollbacks:
+            raise NonFiniteError(f"loss spike at step {step} after {tc.loss_spike_max_rollbacks} rollbacks (trainer.loss_spike_max_rollbacks); stopped (the last good checkpoint is {last_ckpt})")
+        back = json.loads((last_ckpt / "trainer_state.json").read_text())
+        unwrapped.load_state_dict(load_file(last_ckpt / "model.safetensors"), strict=True)
+        restore_training_state(last_ckpt, accelerator, model, optimizer, scheduler, cfg)
+        ts.update(back, rollbacks=ts["rollbacks"], skipped_steps=ts["skipped_steps"], consecutive_skips=0)
+        guard.history.clear(); guard.history.extend(back.get("loss_history", [])); guard.run = 0
+        warn(f"loss spike at step {step} ({loss:.4g} > {limit:.4g}, {tc.loss_spike_patience} in a row): rolled back to {last_ckpt.name}; "
+             f"the data of steps {back['step'] + 1}-{step} is skipped (rollback {ts['rollbacks']} of at most {tc.loss_spike_max_rollbacks})")
+        logger.truncate(back["step"]); logger.log(dict(rolled_back_from=step, loss=loss, limit=limit), back["step"], "event")
+        bar.n = back["step"]; bar.refresh()
+        return back["step"]
 
     def evaluate(step):
         r = evaluate_mlm(model, val_batches, accelerator)
@@ -708,7 +738,7 @@ def pretrain(cfg:Config) -> dict:
 
     # the next batches are made in a thread while the GPU trains; `it.state_dict()` is the position after the last one consumed
     step, it = ts["step"], Prefetcher(train_stream, ga if cfg.data.prefetch_batches is None else cfg.data.prefetch_batches)
-    new_window = lambda: dict(stats=torch.zeros(5, dtype=torch.float64), gn=0.0, n=0, time=0.0)   # what a log line averages over
+    new_window = lambda: dict(stats=torch.zeros(6, dtype=torch.float64), gn=0.0, n=0, time=0.0)   # what a log line averages over
     win = new_window()
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and main), desc="pretrain", dynamic_ncols=True, mininterval=1.0)
     last_train_loss, data_sha = None, hashlib.sha256()
@@ -719,12 +749,22 @@ def pretrain(cfg:Config) -> dict:
             t0 = time.perf_counter()
             micro = [next(it) for _ in range(ga)]
             for b in micro: data_sha.update(b["input_ids"].numpy().tobytes())
-            stats = forward_backward(model, micro, accelerator, tokenizer.pad_token_id or 0, nonfinite=(step + 1) in test_sw["nonfinite_steps"])
-            lr = scheduler.get_last_lr()[0]
-            gnorm, ok, stats = apply_update(model, optimizer, scheduler, accelerator, stats[0], cfg.optimizer.max_grad_norm, stats)  # the step's one sync
+            stats = forward_backward(model, micro, accelerator, tokenizer.pad_token_id or 0, stop=preempt.requested,
+                                     loss_scale=hooks.loss_scale(step + 1) if hooks.loss_scale else 1.0)
+            lr, limit, skip_limit = scheduler.get_last_lr()[0], guard.limit(), guard.skip_limit()
+            gnorm, ok, stats = apply_update(model, optimizer, scheduler, accelerator, stats[0], cfg.optimizer.max_grad_norm, stats,
+                                            loss_limit=skip_limit)                     # the step's one sync
             loss = stats[0].item()
             step += 1
-            if not ok:
+            spike = guard.observe(loss, limit)
+            if spike == "rollback" and last_ckpt is not None: step = rollback(step, loss, limit); continue
+            if spike: warn(f"loss spike at step {step}: {loss:.4g} > {tc.loss_spike_factor} x the median of the last {tc.loss_spike_window} steps ({limit:.4g})"
+                           + {"skip": ": update skipped", "warn": "", "rollback": ": no checkpoint yet to roll back to"}[spike])
+            if not ok and math.isfinite(loss) and loss > skip_limit:                  # a spike skipped by policy
+                ts["skipped_steps"] += 1; ts["consecutive_skips"] += 1
+                if ts["consecutive_skips"] >= tc.max_consecutive_skips:
+                    raise NonFiniteError(f"{ts['consecutive_skips']} skipped steps in a row (last: step {step}, a loss spike); stopped (the last good checkpoint is {last_ckpt})")
+            elif not ok:
                 ts["skipped_steps"] += 1; ts["consecutive_skips"] += 1
                 where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
                 if tc.nonfinite_policy == "halt":
@@ -750,10 +790,17 @@ def pretrain(cfg:Config) -> dict:
                          weight_norm=wn, lr=lr, tokens=ts["tokens"], tokens_per_second=tok_s, attended_length=s[4].item() / max(s[3].item(), 1))
                 if peak: m["mfu"] = mfu(model_flops(unwrapped.config, s[3].item(), s[4].item(), mask_frac), win["time"])
                 if ts["skipped_steps"]: m["skipped_steps"] = ts["skipped_steps"]
+                if (bad := data_skips(it)): m["skipped_rows"] = bad
                 logger.log(m, step)
                 win = new_window()
             if step % tc.eval_steps == 0 and step < tc.max_steps: evaluate(step)
             if step % tc.save_steps == 0 or step == tc.max_steps: save(step)
+            if hooks.after_step: hooks.after_step(step)
+            if stats[5].item() > 0 or (world == 1 and preempt.requested):           # a process was asked to stop: all stop here
+                if last_ckpt is None or last_ckpt.name != f"step-{step}": save(step)
+                sig = preempt.signum or signal.SIGTERM
+                raise Preempted(f"stopped by {signal.Signals(sig).name} after step {step}: checkpoint {last_ckpt} is complete; "
+                                "run the same command to resume", sig)
         if last_ckpt is None or last_ckpt.name != f"step-{step}": save(step)
         bar.close()
         final = evaluate(step)
@@ -767,7 +814,8 @@ def pretrain(cfg:Config) -> dict:
                    tokens_per_second=ts["tokens"] / max(ts["train_time"], 1e-9), train_time=ts["train_time"],
                    wall_time=time.time() - t_begin, skipped_steps=ts["skipped_steps"], parameters=n_params, processes=world,
                    checkpoint=str(ckm.path(step)), output_dir=str(out), model_flops=ts.get("model_flops"),
-                   mfu=mfu(ts["model_flops"], ts["train_time"]) if peak and ts.get("model_flops") else None)
+                   mfu=mfu(ts["model_flops"], ts["train_time"]) if peak and ts.get("model_flops") else None,
+                   rollbacks=ts["rollbacks"], skipped_rows=data_skips(it), data_stats={k: it.state_dict()["stats"].get(k, 0) for k in ("documents", "skipped_empty", "bad_rows")})
     # per process: a hash of the input ids it trained on in this invocation, and of its final weights (replicas must agree)
     wsha = None
     if _engine(accelerator) not in ("FSDP", "DEEPSPEED"):                 # sharded engines hold only a piece of the weights
@@ -783,6 +831,8 @@ def pretrain(cfg:Config) -> dict:
             f"({'below' if final['loss'] < baseline else 'NOT below: above'} the baseline by {abs(baseline - final['loss']):.3f}); "
             f"masked-token accuracy {final['accuracy']:.3f}")
         say(f"{step} steps, {ts['tokens']:,} tokens, {summary['tokens_per_second']:,.0f} tokens/s, wall time {summary['wall_time']:.0f}s")
+        ds = summary["data_stats"]
+        say(f"data: {ds['documents']:,} documents read on this process, {ds['skipped_empty'] + ds['bad_rows']:,} rows skipped ({ds['skipped_empty']:,} empty, {ds['bad_rows']:,} malformed)")
         demo = []
         for i, t in enumerate(heldout_texts(cfg, tokenizer) if _engine(accelerator) not in ("FSDP", "DEEPSPEED") else []):
             if len(demo) >= 4 or i >= 200: break

@@ -65,7 +65,7 @@ def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     assert ((kill_at - 1) // SAVE) * SAVE <= at < STEPS, (kill_at, resumed)     # step kill_at may have been saved or not
     assert same(weights(out), weights(reference)), f"killed at step {kill_at}: weights differ from the uninterrupted run"
     # negative control: restoring everything but the data position must NOT reproduce the weights
-    r = run_script(*args(control), env={"NEOBERT_TEST_SKIP_DATA_RESTORE": "1"})
+    r = run_script(ROOT / "tests" / "hooked_pretrain.py", '{"restore_data": false}', *args(control)[1:])
     assert r.returncode == 0, r.stderr[-3000:]
     assert not same(weights(control), weights(reference)), "negative control: weights equal without the data position"
 
