@@ -81,9 +81,11 @@ def load_plain(path):
 class DiskFull(UserError):
     "No space left for a checkpoint."
 
-def is_disk_full(e:BaseException) -> bool:
-    "Whether `e` is the device running out of space (an `OSError` ENOSPC/EDQUOT, or a library's error saying so)."
-    return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(e)
+def is_disk_full(e:BaseException, folder=None) -> bool:
+    "Whether `e` is the device running out of space: an `OSError` ENOSPC/EDQUOT, a library's error saying so, or any write error while under 1 MiB is left on `folder`'s device (torch's zip writer reports a full disk as 'unexpected pos')."
+    if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(e): return True
+    try: return folder is not None and shutil.disk_usage(folder).free < 2**20
+    except OSError: return False
 
 def _size(n:Optional[float]) -> str:
     return "an unknown amount" if n is None else next(f"{n / 1024**i:.1f} {u}" for i, u in reversed(list(enumerate(["B", "KiB", "MiB", "GiB", "TiB"]))) if n >= 1024**i or i == 0)
@@ -180,13 +182,13 @@ def save(self:CheckpointManager, step:int, write:Callable[[Path], None], expecte
         write(tmp); self.barrier()
         if self.is_main: self._seal(step, tmp, final)
     except Exception as e:
-        if not is_disk_full(e): raise
+        if not is_disk_full(e, self.root): raise
         if self.is_main: shutil.rmtree(tmp, ignore_errors=True)
         raise self._disk_full(step, expected_bytes) from None
     self.barrier()
     return final
 
-# %% ../nbs/05a_checkpoint.ipynb #8e83b630
+# %% ../nbs/05a_checkpoint.ipynb #c58c9296
 LOCK = "run.lock"
 
 class RunLocked(UserError):
@@ -203,7 +205,7 @@ def _alive(pid:int, start:Optional[str]) -> bool:
     except PermissionError: pass
     return start is None or _proc_start(pid) in (None, start)
 
-# %% ../nbs/05a_checkpoint.ipynb #8f76a69b
+# %% ../nbs/05a_checkpoint.ipynb #a8f4a2ec
 class RunLock:
     "An exclusive lock on `folder/run.lock` naming its holder; `acquire()` raises `RunLocked` while another live process holds it."
     def __init__(self, folder, warn:Optional[Callable]=None):
@@ -247,7 +249,7 @@ class RunLock:
     def __enter__(self): return self.acquire()
     def __exit__(self, *exc): self.release()
 
-# %% ../nbs/05a_checkpoint.ipynb #f0e2e146
+# %% ../nbs/05a_checkpoint.ipynb #48f42acb
 class Preempted(UserError):
     "The run stopped on SIGTERM or SIGINT, after writing a checkpoint; the exit status is 128 + the signal's number."
     def __init__(self, msg:str, signum:int): super().__init__(msg); self.exit_code = 128 + signum

@@ -151,11 +151,11 @@ def test_changed_lr_on_resume_is_applied(reference, tmp_path):
 
 def test_full_disk_is_one_line(tmp_path):
     mnt = tmp_path / "small"; mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mnt)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=36m", "tmpfs", str(mnt)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root): the full-disk case is tested in 05a_checkpoint only")
     try:
         out = mnt / "run"
-        r = run_script(*args(out, steps=6), "--trainer.save_total_limit", "1")    # one checkpoint (~13 MB) fits, two do not
+        r = run_script(*args(out, steps=6), "--trainer.save_total_limit", "1")    # one checkpoint (~24 MB) fits, two do not
         assert r.returncode == 2, r.stderr[-2000:]
         assert "Traceback" not in r.stderr and f"no space left in {out / 'checkpoints'} for checkpoint step-6" in r.stderr, r.stderr[-2000:]
         assert f"step-3 is intact" in r.stderr and ckpts(out) == ["step-3"] and not list((out / "checkpoints").glob(".tmp-*"))
@@ -180,3 +180,25 @@ def test_small_cases(reference, tmp_path):
     (ck / MARKER).write_text(json.dumps(m))                                       # a planted file with a matching marker
     r = run_script(*args(out, steps=STEPS + 1))
     assert r.returncode == 2 and "refused unread" in r.stderr and "weights_only=False" not in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+def test_loss_spike_policies(tmp_path, capsys):
+    "A loss made 50x at step 8: off applies it; skip drops that update; rollback returns to step-6 and goes on with the next data; no spike, no action."
+    from neobert.config import load_config
+    from neobert.train import pretrain, TrainHooks
+    def spike_once():                                                             # as a bad batch would: once, not at every step 8
+        seen = set()
+        return TrainHooks(loss_scale=lambda s: 50.0 if s == 8 and not seen and not seen.add(s) else 1.0)
+    base = [str(a) for a in args(tmp_path / "x", steps=10)[3:]] + ["--trainer.loss_spike_window", "4"]
+    def run(name, *extra, hooks=None):
+        cfg = load_config(ROOT / "configs" / "pretrain_tiny.yaml", base + ["--trainer.output_dir", str(tmp_path / name), *extra])
+        return pretrain(cfg, hooks or spike_once()), tmp_path / name
+    (off, d_off), (skip, d_skip) = run("off"), run("skip", "--trainer.loss_spike_policy", "skip")
+    (rb, d_rb), (quiet, d_quiet) = run("rollback", "--trainer.loss_spike_policy", "rollback"), run("quiet", "--trainer.loss_spike_policy", "rollback", hooks=TrainHooks())
+    err = capsys.readouterr().err
+    assert (off["skipped_steps"], skip["skipped_steps"], rb["rollbacks"], quiet["rollbacks"]) == (0, 1, 1, 0)
+    assert "loss spike at step 8" in err and "update skipped" in err and "rolled back to step-6; the data of steps 7-8 is skipped" in err, err[-2000:]
+    assert not same(weights(d_skip, 10), weights(d_off, 10))                      # skipping the spiked update changed the run
+    recs = [json.loads(l) for l in (d_rb / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs if r["split"] == "train"] == list(range(1, 11))      # no step logged twice
+    assert [(r["step"], r["rolled_back_from"]) for r in recs if r["split"] == "event"] == [(6, 8)]
+    assert rb["steps"] == 10 and math.isfinite(rb["val_mlm_loss"])
