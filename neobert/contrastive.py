@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_contrastive.ipynb #6244d7ff
 from __future__ import annotations
-import os, sys, json, math, time, hashlib, difflib, shutil, contextlib
+import os, sys, json, math, time, signal, hashlib, difflib, shutil, contextlib
 from pathlib import Path
 from typing import Optional
 import numpy as np
@@ -18,7 +18,7 @@ from .model import compile_model
 from .train import (set_seed, rng_state, set_rng_state, build_optimizer, build_scheduler, make_accelerator, apply_update,
                            MetricsLogger, NonFiniteError, resolve_mixed_precision, tokenizer_fingerprint, check_resume, StepProfiler,
                            save_training_state, restore_training_state, open_run, find_resume)
-from .checkpoint import CheckpointManager, CorruptCheckpoint
+from .checkpoint import CheckpointManager, CorruptCheckpoint, Preemption, Preempted
 
 # %% auto #0
 __all__ = ['QUERY_COLS', 'POSITIVE_COLS', 'NEGATIVE_COLS', 'DATASET_KEYS', 'contrastive_logits', 'info_nce',
@@ -306,11 +306,13 @@ def train_contrastive(cfg) -> dict:
     say = (lambda *a: tqdm.write(" ".join(map(str, a)))) if main else (lambda *a: None)
     warn = (lambda msg: tqdm.write(f"warning: {msg}", file=sys.stderr)) if main else (lambda msg: None)
     lock = open_run(out, accelerator, warn)                                  # a writable folder, and this run its only writer
-    try: return _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin)
+    try:
+        with Preemption() as preempt:                                        # SIGTERM/SIGINT: finish the step, save, exit 143/130
+            return _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin, preempt)
     finally:
         if lock: lock.release()
 
-def _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin):
+def _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin, preempt):
     c, tc, out = cfg.contrastive, cfg.trainer, Path(cfg.trainer.output_dir).expanduser()
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     set_seed(tc.seed)
@@ -366,7 +368,6 @@ def _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin):
         return ckm.save(step, lambda d: save_training_state(d, accelerator, model, optimizer, scheduler, tokenizer, cfg, sampler, state))
 
     step, last_ckpt = ts["step"], resume
-    stop_at = int(os.environ.get("NEOBERT_TEST_STOP_AFTER_STEP", "0"))       # tests: simulate a crash after this step's checkpoint
     win = dict(loss=0.0, acc=0.0, gn=0.0, n=0, examples=0, time=0.0, datasets={})
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and main), desc="contrastive", dynamic_ncols=True)
     first_loss = last_loss = None
@@ -381,9 +382,9 @@ def _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin):
             lr = scheduler.get_last_lr()[0]
             loss, acc = contrastive_backward(model, tokenizer, b, chunk_size=c.chunk_size if c.gradient_cache else None,
                                              accelerator=accelerator, **kw)
-            la = torch.tensor([loss, acc], device=accelerator.device)
-            if world > 1: la = accelerator.reduce(la, "mean")                  # the processes' mean loss and accuracy
-            loss_t, acc = la[0], la[1].item()
+            la = torch.tensor([loss, acc, float(preempt.requested)], device=accelerator.device)
+            if world > 1: la = accelerator.reduce(la, "mean")                  # the processes' mean loss and accuracy; any stop request
+            loss_t, acc, stop = la[0], la[1].item(), la[2].item() > 0 or (world == 1 and preempt.requested)
             gnorm, ok, _ = apply_update(model, optimizer, scheduler, accelerator, loss_t, cfg.optimizer.max_grad_norm)
             step += 1
             if not ok:
@@ -410,7 +411,10 @@ def _train_contrastive(cfg, data, val, names, accelerator, say, warn, t_begin):
                 win = dict(loss=0.0, acc=0.0, gn=0.0, n=0, examples=0, time=0.0, datasets={})
             if val_batches and step % tc.eval_steps == 0 and step < tc.max_steps: evaluate(step)
             if step % tc.save_steps == 0 or step == tc.max_steps: last_ckpt = save(step)
-            if stop_at and step == stop_at: raise SystemExit(f"stopped after step {step} (NEOBERT_TEST_STOP_AFTER_STEP)")
+            if stop:                                                           # every process stops at this step, with a checkpoint
+                if last_ckpt is None or last_ckpt.name != f"step-{step}": last_ckpt = save(step)
+                sig = preempt.signum or signal.SIGTERM
+                raise Preempted(f"stopped by {signal.Signals(sig).name} after step {step}: checkpoint {last_ckpt} is complete; run the same command to resume", sig)
         if last_ckpt is None or last_ckpt.name != f"step-{step}": last_ckpt = save(step)
         final_val = evaluate(step) if val_batches else None
     finally:

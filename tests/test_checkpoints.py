@@ -202,3 +202,17 @@ def test_loss_spike_policies(tmp_path, capsys):
     assert [r["step"] for r in recs if r["split"] == "train"] == list(range(1, 11))      # no step logged twice
     assert [(r["step"], r["rolled_back_from"]) for r in recs if r["split"] == "event"] == [(6, 8)]
     assert rb["steps"] == 10 and math.isfinite(rb["val_mlm_loss"])
+
+def test_skipped_rows_are_reported(tmp_path):
+    "Empty and malformed rows of a local file: counted in the log lines, the summary and the closing lines."
+    rows = [json.dumps({"text": f"document number {i} about cats, dogs and the weather in the valley."}) for i in range(40)]
+    rows[5], rows[9], rows[14] = json.dumps({"text": ""}), json.dumps({"text": None}), json.dumps({"text": 7})
+    (tmp_path / "train.jsonl").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    r = run_script(*args(out, steps=3), "--data.source", "files", "--data.train_file", tmp_path / "train.jsonl", "--data.validation_fraction", "0.25")
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((out / "summary.json").read_text())
+    ds = s["data_stats"]
+    assert ds["skipped_empty"] + ds["bad_rows"] == s["skipped_rows"] > 0, ds
+    assert f"rows skipped ({ds['skipped_empty']:,} empty, {ds['bad_rows']:,} malformed)" in r.stdout
+    assert "| skipped_rows " in r.stdout                                          # in the log lines too

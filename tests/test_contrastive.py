@@ -1,11 +1,11 @@
-"Contrastive fine-tuning through scripts/contrastive.py: outputs, exact resume after a crash, gradient caching, user errors."
-import json, itertools
+"Contrastive fine-tuning through scripts/contrastive.py: outputs, exact resume after a preemption (SIGTERM), gradient caching, user errors."
+import os, sys, json, signal, itertools, subprocess
 from pathlib import Path
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from conftest import ROOT, run_script
+from conftest import ROOT, OFFLINE, run_script
 
 SCRIPT = ROOT / "scripts" / "contrastive.py"
 
@@ -63,9 +63,15 @@ def test_run_resume_and_gradient_cache(setup):
     assert np.abs(ours - st).max() < 1e-4
     final_a = load_file(out / "final" / "model.safetensors")
 
-    # a crash right after the step-4 checkpoint, then a rerun: it resumes and ends with the same weights and metrics
-    b1 = run_script(*_args(d, d / "b", 8), env={"NEOBERT_TEST_STOP_AFTER_STEP": "4"})
-    assert b1.returncode != 0 and "stopped after step 4" in b1.stderr + b1.stdout
+    # SIGTERM (a preemption) at step 2: the step finishes, a checkpoint is written, exit 143; a rerun resumes and ends the same
+    p = subprocess.Popen([sys.executable, *map(str, _args(d, d / "b", 8))], cwd=ROOT, env={**os.environ, **OFFLINE},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if line.startswith("[train] step 2 "): p.send_signal(signal.SIGTERM); break
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 143 and "stopped by SIGTERM after step" in err and "Traceback" not in err, err[-3000:]
+    at = int(err.split("after step ")[1].split(":")[0])
+    assert 2 <= at < 8 and (d / "b" / "checkpoints" / f"step-{at}" / "COMPLETE.json").exists()
     assert not (d / "b" / "final").exists()
     b2 = run_script(*_args(d, d / "b", 8))
     assert b2.returncode == 0, b2.stderr[-3000:]

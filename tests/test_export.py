@@ -22,13 +22,16 @@ def work(tmp_path_factory):
     from transformers import AutoTokenizer
     from neobert.model import NeoBERTConfig, NeoBERTLMHead
     d = tmp_path_factory.mktemp("export")
-    ck = d / "run" / "checkpoints" / "step-10"
+    from neobert.checkpoint import CheckpointManager
     torch.manual_seed(0)
-    NeoBERTLMHead(NeoBERTConfig(**TINY, decoder_on_masked_only=True)).save_pretrained(ck)
-    AutoTokenizer.from_pretrained(tokenizer_dir()).save_pretrained(ck)
-    save_file({"exp_avg": torch.zeros(4)}, str(ck / "optimizer.safetensors"))       # trainer state that must not travel
-    (ck / "rng_state.json").write_text(json.dumps({"seed": 0}))
-    (ck / "trainer_state.json").write_text(json.dumps({"step": 10, "tokens_seen": 40960}))
+    lm = NeoBERTLMHead(NeoBERTConfig(**TINY, decoder_on_masked_only=True))
+    def fill(ck):                                                                  # sealed as the trainer seals it (COMPLETE.json)
+        lm.save_pretrained(ck)
+        AutoTokenizer.from_pretrained(tokenizer_dir()).save_pretrained(ck)
+        save_file({"exp_avg": torch.zeros(4)}, str(ck / "optimizer.safetensors"))   # trainer state that must not travel
+        (ck / "rng_state.json").write_text(json.dumps({"seed": 0}))
+        (ck / "trainer_state.json").write_text(json.dumps({"step": 10, "tokens_seen": 40960}))
+    ck = CheckpointManager(d / "run" / "checkpoints").save(10, fill)
     (d / "run" / "config.yaml").write_text(yaml.safe_dump({"model": TINY, "trainer": {"max_steps": 10}}))
     r = run_script(EXPORT, d / "run", d / "out")                                   # the run folder: latest checkpoint
     assert r.returncode == 0, r.stderr[-3000:]
@@ -204,7 +207,7 @@ def test_user_errors(work, tmp_path, case):
     d, ck, out = work
     if case == "nonempty_out": call, msg = lambda: export(ck, out), "--overwrite"
     elif case == "unknown_key":
-        bad = tmp_path / "bad"; shutil.copytree(ck, bad)
+        bad = tmp_path / "bad"; shutil.copytree(ck, bad); (bad / "COMPLETE.json").unlink()   # a plain folder (a sealed one is refused as corrupt)
         sd = load_file(str(bad / "model.safetensors")); sd["model.position_embeddings.weight"] = torch.zeros(4, 64)
         save_file(sd, str(bad / "model.safetensors"))
         call, msg = lambda: export(bad, tmp_path / "o"), "unknown keys: model.position_embeddings.weight"
