@@ -134,7 +134,7 @@ def latest(self:CheckpointManager) -> Optional[Path]:
         try: self.verify(p); return p
         except CorruptCheckpoint as e: self.quarantine(p, f"skipping {e}")
     bad = sorted(p.name for p in (self.root / "corrupt").iterdir()) if (self.root / "corrupt").is_dir() else []
-    if bad: raise CorruptCheckpoint(f"no checkpoint in {self.root} verifies ({', '.join(bad)} are in {self.root / 'corrupt'}): "
+    if bad: raise CorruptCheckpoint(f"no checkpoint in {self.root} verifies (the broken ones are kept in {self.root / 'corrupt'}: {', '.join(bad)}): "
                                     "refusing to start over from step 0 on top of this run. Restore a checkpoint, or use a new trainer.output_dir")
     return None
 

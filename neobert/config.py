@@ -161,7 +161,7 @@ class TrainerConfig:
     tokens_per_step: Optional[int] = cfg_field(None, "Target global tokens per step (paper: 2M); sets gradient accumulation.", ge=1)
     seed: int = cfg_field(0, "Seed of weights, data order and masking.")
     save_steps: int = cfg_field(10000, "Checkpoint every this many steps.", ge=1)
-    save_total_limit: int = cfg_field(3, "Checkpoints to keep (the newest complete ones).", ge=1)
+    save_total_limit: int = cfg_field(3, "Checkpoints to keep: the newest ones that verify by content (a corrupt one is moved to checkpoints/corrupt/, never deleted).", ge=1)
     eval_steps: int = cfg_field(5000, "Held-out evaluation every this many steps.", ge=1)
     eval_batches: int = cfg_field(50, "Validation batches per evaluation.", ge=1)
     log_steps: int = cfg_field(100, "Log metrics every this many steps.", ge=1)
