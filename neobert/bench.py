@@ -12,18 +12,18 @@ from torch import nn
 from .model import NeoBERTConfig, NeoBERTLMHead, packed_position_ids, compile_model
 from .attention import get_attention
 from .layers import swiglu_width
-from .train import summarize_profile, KERNEL_CATEGORIES, device_sync
+from .train import summarize_profile, KERNEL_CATEGORIES, device_sync, peak_tflops_of
 
 # %% auto #0
-__all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'GPU_PEAK_BF16', 'CORPUS_LENGTH_QUANTILES', 'TUNE_VARIANTS',
-           'VARIANT_DEFAULTS', 'RATIO_DEFINITIONS', 'neobert_config', 'peer_config', 'build_model', 'model_parts',
-           'flops_per_token', 'attention_length', 'peak_flops', 'mask_batch', 'fixed_batches', 'to_device',
-           'synthetic_corpus', 'real_tokens', 'doc_lengths', 'embedded_sections', 'token_lengths', 'article_stats',
-           'corpus_batches', 'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved', 'tensor_bytes',
-           'cpu_step_peak', 'graph_breaks', 'variant_name', 'profile_step', 'tune_train', 'machine_info', 'versions',
-           'compute_ratios', 'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning', 'plot_result',
-           'save_result', 'bench_cli', 'summary', 'traffic_summary', 'tuning_summary', 'top_ops', 'compiled_kernels',
-           'kernel_label', 'block_traffic', 'plot_traffic']
+__all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'CORPUS_LENGTH_QUANTILES', 'TUNE_VARIANTS', 'VARIANT_DEFAULTS',
+           'RATIO_DEFINITIONS', 'neobert_config', 'peer_config', 'build_model', 'model_parts', 'flops_per_token',
+           'attention_length', 'peak_flops', 'mask_batch', 'fixed_batches', 'to_device', 'synthetic_corpus',
+           'real_tokens', 'doc_lengths', 'embedded_sections', 'token_lengths', 'article_stats', 'corpus_batches',
+           'make_optimizer', 'train_step_fn', 'infer_fn', 'time_interleaved', 'tensor_bytes', 'cpu_step_peak',
+           'graph_breaks', 'variant_name', 'profile_step', 'tune_train', 'machine_info', 'versions', 'compute_ratios',
+           'set_checkpointing', 'cpu_threads', 'run_bench', 'plot_tuning', 'plot_result', 'save_result', 'bench_cli',
+           'summary', 'traffic_summary', 'tuning_summary', 'top_ops', 'compiled_kernels', 'kernel_label',
+           'block_traffic', 'plot_traffic']
 
 # %% ../nbs/11_bench.ipynb #07524ea4
 PRESETS = {
@@ -93,17 +93,13 @@ def attention_length(doc_lengths) -> float:
     ls = [int(l) for l in doc_lengths if l > 0]
     return sum(l * l for l in ls) / max(1, sum(ls))
 
-GPU_PEAK_BF16 = [("GH200", 989.4e12), ("H200", 989.4e12), ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989.4e12),
-                 ("B200", 2250e12), ("A100", 312e12), ("L40S", 362e12), ("L4", 121e12), ("A10G", 70e12), ("A10", 125e12)]
-
 def peak_flops(device:torch.device, override_tflops:float=None):
-    "(peak FLOP/s, where it comes from) for `device`."
+    "(peak FLOP/s, where it comes from) for `device`: on a GPU the trainer's datasheet table (`peak_tflops_of`), so both report one MFU."
     if override_tflops: return override_tflops * 1e12, "given"
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        for k, v in GPU_PEAK_BF16:
-            if k in name: return v, f"datasheet dense bf16 for {k}"
-        return None, f"unknown GPU {name!r}: pass --peak-tflops"
+        v, k = peak_tflops_of(name)
+        return (v * 1e12, f"datasheet dense bf16 for {k}") if v else (None, f"unknown GPU {name!r}: pass --peak-tflops")
     a = torch.randn(1024, 1024); best = float("inf")
     for _ in range(3):
         t = time.perf_counter(); a @ a; best = min(best, time.perf_counter() - t)

@@ -8,7 +8,7 @@ import json, random, threading, queue
 import numpy as np
 import torch
 from .config import Config, CollatorConfig, ConfigError, UserError
-from .data import (document_source, STATUS_STAT, TokenShards, _seed, _special_ids)
+from .data import (document_source, STATUS_STAT, TokenShards, stable_seed, tokenizer_special_ids)
 
 # %% auto #0
 __all__ = ['STAT_KEYS', 'mask_tokens', 'special_lookup', 'DocReader', 'ArrayTable', 'collate_packed', 'collate_paper',
@@ -212,7 +212,7 @@ class PretrainingStream:
 
     def _choose(self) -> int:
         if len(self.readers) == 1: return 0
-        u, acc = random.Random(_seed(self.seed, self.rank, self.kind, 99, self.batches)).random(), 0.0
+        u, acc = random.Random(stable_seed(self.seed, self.rank, self.kind, 99, self.batches)).random(), 0.0
         for k, p in enumerate(self.probs):
             acc += p
             if u < acc: return k
@@ -237,7 +237,7 @@ class PretrainingStream:
     def next_batch(self) -> dict | None:
         "The next batch, or None at the end of a one-pass stream; the position moves past it before it is returned."
         k = self._choose(); r = self.readers[k]
-        rng = random.Random(_seed(self.seed, self.rank, self.kind, k, r.batches))
+        rng = random.Random(stable_seed(self.seed, self.rank, self.kind, k, r.batches))
         rows = []
         while len(rows) < self.B and (row := self._row(r, rng)): rows.append(row)
         if not rows: return None
@@ -252,7 +252,7 @@ class PretrainingStream:
         else:
             ids, am = collate_paper(rows, self.cfg.data.pad_to_multiple_of, self.cls, self.sep, self.pad)
             batch = dict(input_ids=ids, attention_mask=am)
-        g = torch.Generator().manual_seed(_seed(self.seed, self.rank, self.kind, 7, self.batches))
+        g = torch.Generator().manual_seed(stable_seed(self.seed, self.rank, self.kind, 7, self.batches))
         batch["input_ids"], batch["labels"] = mask_tokens(ids, self.special[ids], self.cfg.collator, g, self.vocab_size, self.mask_id)
         if self.cfg.data.batching == "concat":
             content = sum(len(s) for x in rows for s, _ in x); specials = len(rows) + sum(e for x in rows for _, e in x)
@@ -294,7 +294,7 @@ def build_pretraining_stream(cfg:Config, tokenizer, split:str="train", rank:int=
     d = cfg.data
     if not (0 <= rank < world_size): raise UserError(f"rank {rank} is not in [0, world_size={world_size})")
     if tokenizer is not None:
-        specials = _special_ids(tokenizer)
+        specials = tokenizer_special_ids(tokenizer)
         if len(tokenizer) > cfg.model.vocab_size:
             raise UserError(f"the tokenizer has {len(tokenizer)} tokens but model.vocab_size is {cfg.model.vocab_size}")
     elif d.source == "pretokenized": specials = TokenShards(d.pretokenized_dir, split).special_ids

@@ -16,9 +16,9 @@ __all__ = ['BERT_CHECK', 'STATUS_STAT', 'WIKI_EXCERPT', 'FILE_BUILDERS', 'tokeni
            'load_tokenizer', 'ContentTokenizer', 'classify_text', 'tokenize_docs', 'resolve_cache_dir', 'file_lock',
            'atomic_write_text', 'embedded_wiki_file', 'clean_wiki_text', 'wiki_articles', 'prepare_embedded_corpus',
            'is_validation_text', 'load_files', 'open_split', 'check_column', 'iter_raw', 'iter_documents',
-           'pretokenize', 'TokenShards', 'TextTable', 'ShardTable', 'Block', 'MapSource', 'StreamSource',
-           'document_source', 'token_counts', 'document_lengths', 'corpus_summary', 'plot_doc_lengths', 'prepare_data',
-           'prepare_data_cli']
+           'tokenizer_special_ids', 'pretokenize', 'TokenShards', 'stable_seed', 'TextTable', 'ShardTable', 'Block',
+           'MapSource', 'StreamSource', 'document_source', 'token_counts', 'document_lengths', 'corpus_summary',
+           'plot_doc_lengths', 'prepare_data', 'prepare_data_cli']
 
 # %% ../nbs/04_data.ipynb #9a84554f
 BERT_CHECK = ("Hello, my dog is cute", [101, 7592, 1010, 2026, 3899, 2003, 10140, 102])
@@ -323,7 +323,7 @@ def iter_documents(cfg:Config, split:str="train", rank:int=0, world_size:int=1, 
         if text is not None: yield text
 
 # %% ../nbs/04_data.ipynb #19dc8a57
-def _special_ids(tok) -> dict:
+def tokenizer_special_ids(tok) -> dict:
     return dict(pad=tok.pad_token_id, cls=tok.cls_token_id, sep=tok.sep_token_id, mask=tok.mask_token_id, unk=tok.unk_token_id,
                 all=sorted({i for i in tok.all_special_ids if i is not None}))
 
@@ -334,7 +334,7 @@ def pretokenize(cfg:Config, tokenizer, out_dir=None, splits=("train", "validatio
     out.mkdir(parents=True, exist_ok=True)
     ct = ContentTokenizer(tokenizer)
     meta = dict(format="neobert.shards/1", tokenizer=getattr(tokenizer, "name_or_path", None), vocab_size=len(tokenizer),
-                special_ids=_special_ids(tokenizer), source={k: v for k, v in vars(cfg.data).items()}, splits={})
+                special_ids=tokenizer_special_ids(tokenizer), source={k: v for k, v in vars(cfg.data).items()}, splits={})
     for split in splits:
         st = dict(documents=0, skipped_empty=0, bad_rows=0, replaced_utf8=0, tokens=0); shards = []
         buf, offs = [], [0]
@@ -388,7 +388,7 @@ class TokenShards:
         return np.asarray(self.tokens[s][a:a + self.lengths[i]], dtype=np.int32)
 
 # %% ../nbs/04_data.ipynb #0d721fda
-def _seed(*parts) -> int:
+def stable_seed(*parts) -> int:
     "A 63-bit seed derived from integers."
     a, b = np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2)
     return (int(a) << 31 ^ int(b)) & (2**63 - 1)
@@ -454,7 +454,7 @@ class MapSource:
     def first_key(self): return {"epoch": 0}
     def order(self, epoch:int) -> np.ndarray:
         idx = self.indices
-        if self.shuffle: idx = idx[np.random.default_rng(_seed(self.seed, self.stream_id, epoch)).permutation(len(idx))]
+        if self.shuffle: idx = idx[np.random.default_rng(stable_seed(self.seed, self.stream_id, epoch)).permutation(len(idx))]
         return idx[self.rank::self.world_size]
     def open(self, key) -> Block:
         e = int(key["epoch"]); mine = self.order(e); la = getattr(self.table, "lookahead", 1)
@@ -487,7 +487,7 @@ class StreamSource:
             vals.append(x)
         e, b = int(key["epoch"]), int(key.get("block", 0))
         nxt = {"epoch": e + 1, "block": 0, "ds_state": None} if exhausted else {"epoch": e, "block": b + 1, "ds_state": copy.deepcopy(ds.state_dict())}
-        order = np.random.default_rng(_seed(self.seed, self.stream_id, e, b)).permutation(len(vals)) if self.shuffle else np.arange(len(vals))
+        order = np.random.default_rng(stable_seed(self.seed, self.stream_id, e, b)).permutation(len(vals)) if self.shuffle else np.arange(len(vals))
         vals = [vals[i] for i in order]; cache = {}
         def doc(i):
             if i not in cache:

@@ -25,7 +25,7 @@ __all__ = ['PEAK_BF16_TFLOPS', 'KERNEL_CATEGORIES', 'SHAPE_KEYS', 'RESUME_APPLIE
            'set_rng_state', 'param_groups', 'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler',
            'resolve_mixed_precision', 'accumulation_steps', 'make_accelerator', 'set_cpu_threads', 'keep_freed_memory',
            'NonFiniteError', 'to_device', 'batch_tokens', 'attended_pairs', 'forward_backward', 'apply_update',
-           'MetricsLogger', 'model_flops_per_token', 'model_flops', 'guess_peak_tflops', 'categorize',
+           'MetricsLogger', 'model_flops_per_token', 'model_flops', 'peak_tflops_of', 'guess_peak_tflops', 'categorize',
            'summarize_profile', 'device_sync', 'StepProfiler', 'evaluate_mlm', 'unigram_logprobs',
            'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model',
            'check_resume', 'retarget_optimizer_state', 'save_training_state', 'restore_training_state',
@@ -282,16 +282,20 @@ def model_flops(config:NeoBERTConfig, tokens:float, pairs:float, decoder_fractio
     "Training FLOPs of `tokens` real tokens whose sequences attend over `pairs` = Σ l² query-key pairs (`attended_pairs`)."
     return model_flops_per_token(config, 0, decoder_fraction) * tokens + 12 * config.num_hidden_layers * config.hidden_size * pairs
 
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0,
-                    "A10G": 70.0, "A10": 125.0, "A6000": 155.0, "RTX 4090": 165.0, "RTX 3090": 71.0, "V100": 125.0, "T4": 65.0}
+# datasheet dense bf16 TFLOP/s, matched in this order against the device's name (the first key it contains wins)
+PEAK_BF16_TFLOPS = {"GH200": 989.0, "H200": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "B200": 2250.0, "A100": 312.0,
+                    "L40S": 362.0, "L40": 181.0, "L4": 121.0, "A10G": 70.0, "A10": 125.0, "A6000": 155.0, "RTX 4090": 165.0,
+                    "RTX 3090": 71.0, "V100": 125.0, "T4": 65.0}
+
+def peak_tflops_of(name:str) -> tuple[Optional[float], Optional[str]]:
+    "(dense bf16 TFLOP/s, table key) of a GPU from its name, e.g. 'NVIDIA H100 PCIe'; (None, None) when unknown."
+    return next(((v, k) for k, v in PEAK_BF16_TFLOPS.items() if k in name), (None, None))
 
 def guess_peak_tflops(device=None, precision:str="bf16") -> Optional[float]:
     "Dense peak TFLOP/s of a CUDA device from its name (None on CPU or an unknown GPU)."
     if not torch.cuda.is_available() or (device is not None and torch.device(device).type != "cuda"): return None
-    name = torch.cuda.get_device_name(device)
-    for k, v in PEAK_BF16_TFLOPS.items():
-        if k in name: return v if precision in ("bf16", "fp16") else v / 2
-    return None
+    v, _ = peak_tflops_of(torch.cuda.get_device_name(device))
+    return None if v is None else v if precision in ("bf16", "fp16") else v / 2
 
 # %% ../nbs/06_train.ipynb #3faebbd8
 KERNEL_CATEGORIES = [
