@@ -11,11 +11,11 @@ from typing import Any, Optional, Literal, get_origin, get_args
 import yaml
 
 # %% auto #0
-__all__ = ['SECTIONS', 'UserError', 'ConfigError', 'user_errors', 'cfg_field', 'section', 'ModelConfig', 'TokenizerConfig',
-           'DataConfig', 'CollatorConfig', 'OptimizerConfig', 'SchedulerConfig', 'TrainerConfig', 'WandbConfig',
-           'CliValue', 'coerce', 'build_section', 'Config', 'config_from_dict', 'StrictBoolLoader', 'yaml_load',
-           'deep_merge', 'read_yaml', 'parse_overrides', 'load_config', 'save_config', 'split_config_arg', 'cli_config',
-           'config_help', 'show_help', 'check_model_path']
+__all__ = ['SECTIONS', 'SKIPPED_GPU', 'UserError', 'ConfigError', 'user_errors', 'cfg_field', 'section', 'ModelConfig',
+           'TokenizerConfig', 'DataConfig', 'CollatorConfig', 'OptimizerConfig', 'SchedulerConfig', 'TrainerConfig',
+           'WandbConfig', 'CliValue', 'coerce', 'build_section', 'Config', 'config_from_dict', 'StrictBoolLoader',
+           'yaml_load', 'deep_merge', 'read_yaml', 'parse_overrides', 'load_config', 'save_config', 'split_config_arg',
+           'cli_config', 'config_help', 'show_help', 'check_model_path', 'skip_gpu_cells']
 
 # %% ../nbs/00_config.ipynb #e3de9921
 class UserError(Exception):
@@ -463,3 +463,28 @@ def check_model_path(name_or_path:str|None) -> str|None:
     if _HUB_ID.fullmatch(s) and ".." not in s and not s.endswith((".", "-")) and not ("/" in s and Path(owner).is_dir()): return s
     parent = next((q for q in p.parents if q.is_dir()), None)
     raise UserError(f"model folder not found: {s}" + (f" (nothing called {p.relative_to(parent).parts[0]!r} in {parent})" if parent and str(parent) != "." else ""))
+
+# %% ../nbs/00_config.ipynb #fab07141
+SKIPPED_GPU = "skipped: this `#| cuda` cell needs a CUDA GPU"
+
+def _cell_directives(lines) -> set:
+    "The `#| name` directives at the top of a cell (before its first line of code)."
+    out = set()
+    for l in lines:
+        m = re.match(r"\s*#\s*\|\s*([\w-]+)", l)
+        if m: out.add(m.group(1))
+        elif l.strip() and not l.lstrip().startswith("#"): break
+    return out
+
+def _skip_if_gpu_cell(lines:list) -> list:
+    return [f"print({SKIPPED_GPU!r})\n"] if "cuda" in _cell_directives(lines) else lines
+
+def skip_gpu_cells(shell=None) -> bool:
+    "In an IPython kernel without CUDA, make `#| cuda` cells print that they were skipped; True if registered."
+    import torch
+    if shell is None:
+        try: from IPython import get_ipython; shell = get_ipython()
+        except ImportError: return False
+    if shell is None or torch.cuda.is_available(): return False
+    if _skip_if_gpu_cell not in shell.input_transformers_cleanup: shell.input_transformers_cleanup.append(_skip_if_gpu_cell)
+    return True
