@@ -11,11 +11,12 @@ export TOKENIZERS_PARALLELISM ?= false
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 
-.PHONY: readme install pretrain test test-fast check-clean docs gpu-check gpu-data clean help
+.PHONY: readme install pretrain test test-nbdev check-clean docs lab gpu-check gpu-data clean help
 help:
 	@echo "make install   create $(VENV) and install neobert[dev] (CPU torch)"
 	@echo "make pretrain  pretrain the embedded tiny NeoBERT on CPU (configs/pretrain_tiny.yaml)"
-	@echo "make test      notebooks clean + package in sync + nbdev-test + pytest tests/"
+	@echo "make test      notebooks clean + package in sync + every notebook in a real Jupyter kernel + pytest tests/"
+	@echo "make lab       JupyterLab on nbs/ with this venv as its kernel"
 	@echo "make docs      process notebooks for docs; render with Quarto where installed"
 	@echo "make gpu-data  token shards + tokenizer folder for scripts/gpu_check.sh's trainer part (.gpu_data/)"
 	@echo "make gpu-check OUT=dir   the GPU check (on a CUDA machine)"
@@ -42,9 +43,17 @@ check-clean: install
 	@rm -rf .check; echo "notebooks clean, package in sync"
 	@$(PY) scripts/make_readme.py --check
 
+# Every notebook top to bottom in a real ipykernel, as JupyterLab's Run All (`#| cuda` cells skip themselves on a CPU);
+# this runs every cell nbdev-test runs, so it takes nbdev-test's place and time. `make test-nbdev` runs nbdev-test itself.
 test: check-clean
-	$(BIN)/nbdev-test --n-workers 2
+	$(PY) scripts/run_nb_kernel.py --n-workers 2
 	$(PY) -m pytest -q tests
+
+test-nbdev: install
+	$(BIN)/nbdev-test --n-workers 2
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=nbs
 
 readme: install
 	$(PY) scripts/make_readme.py

@@ -11,10 +11,11 @@ from typing import Any, Optional, Literal, get_origin, get_args
 import yaml
 
 # %% auto #0
-__all__ = ['SECTIONS', 'UserError', 'ConfigError', 'user_errors', 'cfg_field', 'section', 'ModelConfig', 'TokenizerConfig',
-           'DataConfig', 'CollatorConfig', 'OptimizerConfig', 'SchedulerConfig', 'TrainerConfig', 'WandbConfig',
-           'coerce', 'build_section', 'Config', 'config_from_dict', 'StrictBoolLoader', 'yaml_load', 'deep_merge',
-           'read_yaml', 'parse_overrides', 'load_config', 'save_config', 'split_config_arg', 'cli_config']
+__all__ = ['SECTIONS', 'SKIPPED_GPU', 'UserError', 'ConfigError', 'user_errors', 'cfg_field', 'section', 'ModelConfig',
+           'TokenizerConfig', 'DataConfig', 'CollatorConfig', 'OptimizerConfig', 'SchedulerConfig', 'TrainerConfig',
+           'WandbConfig', 'CliValue', 'coerce', 'build_section', 'Config', 'config_from_dict', 'StrictBoolLoader',
+           'yaml_load', 'deep_merge', 'read_yaml', 'parse_overrides', 'load_config', 'save_config', 'split_config_arg',
+           'cli_config', 'config_help', 'show_help', 'check_model_path', 'skip_gpu_cells']
 
 # %% ../nbs/00_config.ipynb #e3de9921
 class UserError(Exception):
@@ -199,10 +200,21 @@ _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 def _tname(tp):
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
+class CliValue(str):
+    "A value typed on the command line: its text, and `parsed`, what YAML reads in it (`32` -> 32, `80_10_10` -> 801010)."
+    def __new__(cls, text:str, parsed=None):
+        s = super().__new__(cls, text); s.parsed = parsed; return s
+
+def _wants_text(tp) -> bool:
+    "Whether type `tp` takes strings: `str`, `Optional[str]`, `list[str]`: then a command-line value stays the text typed."
+    if tp is str: return True
+    return get_origin(tp) in (typing.Union, types.UnionType, list, tuple) and any(_wants_text(a) for a in get_args(tp))
+
 def coerce(val, tp, key:str):
     "Convert `val` to type `tp` for config key `key`, or raise `ConfigError`."
     if isinstance(tp, str): tp = eval(tp, vars(typing) | {"Optional": Optional, "Literal": Literal})
     origin, args = get_origin(tp), get_args(tp)
+    if isinstance(val, CliValue): val = str(val) if _wants_text(tp) else val.parsed
     bad = lambda: ConfigError(f"{key}: expected {_tname(tp)}, got {val!r} ({type(val).__name__})")
     if tp is Any: return val
     if origin in (typing.Union, types.UnionType):
@@ -241,6 +253,7 @@ def coerce(val, tp, key:str):
         raise bad()
     if origin in (list, tuple) or tp in (list, tuple):
         if isinstance(val, str): val = [v for v in val.split(",") if v]
+        if isinstance(val, (int, float)) and not isinstance(val, bool): val = [val]      # one element: `--perplexity.lengths 32`
         if not isinstance(val, (list, tuple)): raise bad()
         sub = args[0] if args else Any
         return [coerce(v, sub, f"{key}[{i}]") for i, v in enumerate(val)]
@@ -357,6 +370,7 @@ def parse_overrides(argv:list) -> dict:
         try: val = yaml_load(v) if v != "" else ""
         except yaml.YAMLError: val = v
         if isinstance(val, (dict,)) or val is None and v.lower() not in ("null", "none", "~"): val = v
+        val = CliValue(v, val) if not isinstance(val, list) else val       # a field of type str takes the text itself
         d = out
         *path, last = k.split(".")
         for p in path: d = d.setdefault(p, {})
@@ -399,3 +413,83 @@ def cli_config(argv:list=None, default:str=None, config:str=None) -> Config:
     "Build the run's `Config` from `--config FILE` (or `config`) and dotted overrides in `argv` (default: `sys.argv[1:]`)."
     path, rest = split_config_arg(list(sys.argv[1:] if argv is None else argv))
     return load_config(path or config or default, rest)
+
+def _type_text(tp) -> str:
+    "How `--help` names a field's type: INT, FLOAT, STR, BOOL, STR|None, list[int]."
+    if tp in (int, float, str, bool): return tp.__name__.upper()
+    args = get_args(tp)
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        return "|".join(_type_text(a) for a in args if a is not type(None)) + ("|None" if type(None) in args else "")
+    if get_origin(tp) in (list, tuple): return f"list[{_tname(args[0]) if args else 'any'}]"
+    return _tname(tp)
+
+def config_help(sections:dict=None, width:int=100) -> str:
+    "Every config key, grouped by section: `--section.key TYPE`, its default, its choices or bounds, and its help text."
+    import textwrap
+    out = []
+    for name, cls in (SECTIONS if sections is None else sections).items():
+        out += ["", f"{name}: {(cls.__doc__ or '').strip()}"]
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            md = f.metadata
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            bounds = [f"{sym} {md[op]}" for op, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if md.get(op) is not None]
+            extra = f"one of {md['choices']}" if md.get("choices") else ", ".join(bounds)
+            head = f"  --{name}.{f.name} {_type_text(hints[f.name])}"
+            text = f"{md.get('help', '')} (default: {default!r}{'; ' + extra if extra else ''})"
+            out.append(head)
+            out += textwrap.wrap(text, width, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(out)
+
+def show_help(fn, argv:list=None):
+    "With `-h`/`--help` in `argv`: print script entry point `fn`'s options and every config key, and exit; otherwise return."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not {"-h", "--help"} & set(argv): return
+    import inspect
+    from fastcore.script import anno_parser
+    p = anno_parser(inspect.unwrap(fn), prog=Path(sys.argv[0]).name)
+    p.usage = f"{p.prog} [-h] [--config FILE] [--section.key VALUE ...]"
+    print(p.format_help().rstrip())
+    print("\nconfig keys (--section.key VALUE, after --config FILE's values; lists: 1,2,3 or [1, 2, 3] or one value; "
+          "booleans: true/false; none: none):")
+    print(config_help())
+    sys.exit(0)
+
+# %% ../nbs/00_config.ipynb #13185edc
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+def check_model_path(name_or_path:str|None) -> str|None:
+    "`name_or_path` unchanged if it is a local folder or looks like a Hub id; a `UserError` for a local path that is not there."
+    if name_or_path is None: return None
+    s = str(name_or_path); p = Path(s).expanduser()
+    if p.is_dir(): return s
+    if p.exists(): raise UserError(f"model path {s} is a file: pass the model folder (the one holding config.json)")
+    owner = s.split("/")[0]
+    if _HUB_ID.fullmatch(s) and ".." not in s and not s.endswith((".", "-")) and not ("/" in s and Path(owner).is_dir()): return s
+    parent = next((q for q in p.parents if q.is_dir()), None)
+    raise UserError(f"model folder not found: {s}" + (f" (nothing called {p.relative_to(parent).parts[0]!r} in {parent})" if parent and str(parent) != "." else ""))
+
+# %% ../nbs/00_config.ipynb #fab07141
+SKIPPED_GPU = "skipped: this `#| cuda` cell needs a CUDA GPU"
+
+def _cell_directives(lines) -> set:
+    "The `#| name` directives at the top of a cell (before its first line of code)."
+    out = set()
+    for l in lines:
+        m = re.match(r"\s*#\s*\|\s*([\w-]+)", l)
+        if m: out.add(m.group(1))
+        elif l.strip() and not l.lstrip().startswith("#"): break
+    return out
+
+def _skip_if_gpu_cell(lines:list) -> list:
+    return [f"print({SKIPPED_GPU!r})\n"] if "cuda" in _cell_directives(lines) else lines
+
+def skip_gpu_cells(shell=None) -> bool:
+    "In an IPython kernel without CUDA, make `#| cuda` cells print that they were skipped; True if registered."
+    import torch
+    if shell is None:
+        try: from IPython import get_ipython; shell = get_ipython()
+        except ImportError: return False
+    if shell is None or torch.cuda.is_available(): return False
+    if _skip_if_gpu_cell not in shell.input_transformers_cleanup: shell.input_transformers_cleanup.append(_skip_if_gpu_cell)
+    return True

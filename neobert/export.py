@@ -16,22 +16,19 @@ from transformers import AutoTokenizer
 from transformers.dynamic_module_utils import get_imports, get_relative_import_files
 from fastcore.script import call_parse
 from .config import UserError, user_errors
-from .model import NeoBERTConfig, NeoBERT, NeoBERTLMHead, NeoBERTForSequenceClassification, register_auto_classes
+from .model import AUTO_MAP, usual_modes, NeoBERTConfig, NeoBERT, NeoBERTLMHead, NeoBERTForSequenceClassification, register_auto_classes
 
 # %% auto #0
-__all__ = ['ARCHS', 'AUTO_MAP', 'HUB_FIELDS', 'HUB_EXTRAS', 'PICKLE_SUFFIXES', 'TOKENIZER_FILES', 'ST_FILES', 'POOLINGS',
-           'SENTENCES', 'ST_ALLOWED', 'CheckpointError', 'modeling_files', 'top_level_imports', 'third_party',
-           'weight_files', 'read_state_dict', 'pickle_to_safetensors', 'read_config', 'neobert_config',
-           'expected_shapes', 'detect_arch', 'convert_state_dict', 'download_checkpoint', 'resolve_checkpoint',
-           'load_checkpoint_state', 'build_model', 'import_checkpoint', 'pool', 'embed', 'write_sentence_transformers',
-           'read_st_pooling', 'training_info', 'model_card', 'load_tokenizer_for', 'export', 'Check',
-           'run_remote_worker', 'validate_export', 'format_report', 'export_cli', 'validate_cli']
+__all__ = ['ARCHS', 'HUB_FIELDS', 'HUB_EXTRAS', 'PICKLE_SUFFIXES', 'TOKENIZER_FILES', 'ST_FILES', 'POOLINGS', 'SENTENCES',
+           'ST_ALLOWED', 'CheckpointError', 'modeling_files', 'top_level_imports', 'third_party', 'weight_files',
+           'read_state_dict', 'pickle_to_safetensors', 'read_config', 'neobert_config', 'expected_shapes',
+           'detect_arch', 'convert_state_dict', 'download_checkpoint', 'resolve_checkpoint', 'load_checkpoint_state',
+           'build_model', 'import_checkpoint', 'pool', 'embed', 'write_sentence_transformers', 'read_st_pooling',
+           'training_info', 'model_card', 'load_tokenizer_for', 'export', 'Check', 'run_remote_worker',
+           'validate_export', 'format_report', 'export_cli', 'validate_cli']
 
 # %% ../nbs/10_export.ipynb #50c2119c
 ARCHS = {"NeoBERT": NeoBERT, "NeoBERTLMHead": NeoBERTLMHead, "NeoBERTForSequenceClassification": NeoBERTForSequenceClassification}
-AUTO_MAP = {"AutoConfig": "model.NeoBERTConfig", "AutoModel": "model.NeoBERT",
-            "AutoModelForMaskedLM": "model.NeoBERTLMHead",
-            "AutoModelForSequenceClassification": "model.NeoBERTForSequenceClassification"}
 HUB_FIELDS = {"hidden_size": int, "num_hidden_layers": int, "num_attention_heads": int, "intermediate_size": int,
               "vocab_size": int, "pad_token_id": int, "max_length": int, "norm_eps": float,
               "embedding_init_range": float, "decoder_init_range": float, "dim_head": int}
@@ -358,7 +355,7 @@ def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None
     L += ["## Training", ""] + (tr or ["No training record (config.yaml, trainer state, summary.json) was found beside the checkpoint."])
     if notes: L += ["", "Conversions applied on export: " + "; ".join(notes) + "."]
     L += ["", "## How to load", "", "```python", "from transformers import AutoTokenizer, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification, pipeline",
-          'path = "path/or/hub-id/of/this/folder"', "tok = AutoTokenizer.from_pretrained(path, trust_remote_code=True)   # (without it, transformers asks whether to run the folder's config code)",
+          'path = "path/or/hub-id/of/this/folder"', "tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)  # a plain BERT WordPiece tokenizer: no remote code",
           "encoder = AutoModel.from_pretrained(path, trust_remote_code=True)            # last_hidden_state",
           "mlm = AutoModelForMaskedLM.from_pretrained(path, trust_remote_code=True)",
           "clf = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True, num_labels=2)  # new head, to fine-tune",
@@ -367,7 +364,13 @@ def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None
           "`trust_remote_code=True` runs `model.py` (with `layers.py` and `attention.py`) from this folder; it needs only `torch` and `transformers`. "
           "With the `neobert` package installed, `import neobert.model` registers the same classes and no remote code is needed:", "",
           "```python", "import neobert.model", "mlm = AutoModelForMaskedLM.from_pretrained(path)", "```", "",
-          "Attention masks may be 0/1 integers, booleans or additive floats; `attn_backend` in `config.json` picks `sdpa` (default) or `eager`.", ""]
+          "Attention masks may be 0/1 integers, booleans or additive floats. `attn_implementation=\"eager\"` (or `attn_backend` in `config.json`) "
+          "selects the reference attention, which can return attention weights (`output_attentions=True`); the default is `sdpa`. "
+          "`output_hidden_states=True` gives the embeddings and every block's output, the last one after the final norm (it equals `last_hidden_state`). "
+          "The folder loads the same way with transformers 4 (latest 4.x) and 5.", "",
+          "transformers 5's `AutoTokenizer` reads `config.json` before the tokenizer files, and the config's class is remote code, so "
+          "without `trust_remote_code=False` it asks whether to run it; the tokenizer itself (`tokenizer_class: BertTokenizer`) needs none. "
+          "transformers 4 loads it with no argument at all.", ""]
     pooling = st_pooling[0] if st_pooling else "mean"
     L += ["### Sentence embeddings", "", "```python", "from sentence_transformers import SentenceTransformer",
           "st = SentenceTransformer(path, trust_remote_code=True)", 'emb = st.encode(["first sentence", "second sentence"])', "```", "",
@@ -431,6 +434,7 @@ def export(checkpoint, out_dir, tokenizer=None, sentence_transformers:bool=False
         if pick := [p.name for p in tmp.rglob("*") if p.suffix in PICKLE_SUFFIXES]: raise RuntimeError(f"pickle files written: {pick}")
         if out.exists(): shutil.rmtree(out)
         tmp.rename(out)
+        usual_modes(out)                        # not tempfile's 0700 for a folder meant to be shared
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from fastcore.script import call_parse
 from .config import (section, cfg_field, UserError, ConfigError, user_errors, cli_config, save_config,
-                            config_from_dict, deep_merge, Config)
+                            config_from_dict, deep_merge, Config, check_model_path)
 
 # %% auto #0
 __all__ = ['GLUE_TASKS', 'METRIC_KINDS', 'METRICS', 'GLUE_AVERAGE_TASKS', 'PAPER_GLUE', 'TASK_TITLES', 'GlueConfig', 'TaskSpec',
@@ -389,7 +389,7 @@ def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
         id2label={i: (task.label_names[i] if task.label_names else f"LABEL_{i}") for i in range(task.num_labels)},
         label2id={(task.label_names[i] if task.label_names else f"LABEL_{i}"): i for i in range(task.num_labels)})
     labels["problem_type"] = "regression" if task.is_regression else "single_label_classification"
-    src = resolve_checkpoint(cfg.glue.transfer_from) if cfg.glue.transfer_from else cfg.model.name_or_path
+    src = resolve_checkpoint(cfg.glue.transfer_from) if cfg.glue.transfer_from else check_model_path(cfg.model.name_or_path)
     info = {"source": src, "missing_keys": [], "unexpected_keys": [], "mismatched_keys": []}
     torch.manual_seed(cfg.trainer.seed)         # the new head's initial weights depend on trainer.seed only
     if src is None:
@@ -629,6 +629,7 @@ def run_one(cfg:Config, task:TaskSpec=None, progress:bool=None) -> dict:
 def run_glue(cfg:Config, progress:bool=None) -> dict:
     "Run the `glue` section: one fine-tune, or the grid (sequentially, or the point glue.grid_index). Returns the results (grid: the grid record)."
     task = resolve_task(cfg.glue)
+    check_model_path(cfg.model.name_or_path)            # a missing folder is said before any data is read
     points = grid_points(cfg)
     if not points: return run_one(cfg, task, progress)
     root = Path(cfg.trainer.output_dir)
@@ -738,16 +739,21 @@ def write_summary(s:dict, out_dir, chart:bool=True) -> dict:
     return paths
 
 def plot_summary(s:dict, figsize=(6, 3)):
-    "Grouped bars: our score per task (and the GLUE average) beside each reference."
+    """Grouped bars: our score per GLUE task and the GLUE average beside each reference; our own tasks (not GLUE) apart, after a
+    gap, labelled and with no reference bars; the average only where ours exists (all eight tasks), so like stands beside like."""
     import matplotlib.pyplot as _plt
-    labels = [r["title"] for r in s["rows"]] + ["Avg"]
-    series = {"ours": [r["score"] for r in s["rows"]] + [s["average"]]}
-    for n in s["reference"]: series[n] = [r.get(n) for r in s["rows"]] + [s["reference"][n].get("average")]
+    glue = [r for r in s["rows"] if r["task"] in GLUE_TASKS]; own = [r for r in s["rows"] if r["task"] not in GLUE_TASKS]
+    have_avg = s["average"] is not None and math.isfinite(s["average"])
+    labels = [r["title"] for r in glue] + ["GLUE avg" if have_avg else f"GLUE avg\n(n/a: {len(s['tasks_missing'])} missing)"] + [f"{r['title']}\n(own task)" for r in own]
+    x = np.r_[np.arange(len(glue) + 1), len(glue) + 1.5 + np.arange(len(own))]
+    series = {"ours": [r["score"] for r in glue] + [s["average"] if have_avg else None] + [r["score"] for r in own]}
+    for name in s["reference"]: series[name] = [r.get(name) for r in glue] + [s["reference"][name].get("average") if have_avg else None] + [None] * len(own)
     fig, ax = _plt.subplots(figsize=figsize, dpi=72)
-    w = 0.8 / len(series); x = np.arange(len(labels))
-    for i, (n, v) in enumerate(series.items()):
-        ax.bar(x + (i - (len(series) - 1) / 2) * w, [np.nan if a is None else a for a in v], w, label=n)
-    ax.set_xticks(x); ax.set_xticklabels(labels, fontsize=8); ax.set_ylabel("score (x100)")
+    w = 0.8 / len(series)
+    for i, (name, v) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * w, [np.nan if a is None else a for a in v], w, label=name)
+    if own: ax.axvline(len(glue) + 0.75, color="gray", lw=0.8, ls=":")
+    ax.set_xticks(x); ax.set_xticklabels(labels, fontsize=7); ax.set_ylabel("score (x100)")
     ax.legend(fontsize=7, ncol=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return fig

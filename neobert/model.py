@@ -4,22 +4,26 @@
 
 # %% ../nbs/03_model.ipynb #a0c36421
 from __future__ import annotations
+import importlib, os, shutil
+from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers import initialization as init
+from transformers.utils import logging
+try: from transformers import initialization as init            # transformers 5: init functions that respect loaded weights
+except ImportError: from torch.nn import init                   # transformers 4 (remote code in an exported folder)
 try: from transformers import PreTrainedConfig
 except ImportError: from transformers import PretrainedConfig as PreTrainedConfig
 from .layers import RMSNorm, SwiGLU, rope_angles, apply_rope
 from .attention import ATTN_BACKENDS, get_attention, key_mask, doc_index
 
 # %% auto #0
-__all__ = ['CAT_IN_PLACE', 'NeoBERTConfig', 'NeoBERTBlock', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT',
-           'mlm_loss', 'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'register_auto_classes', 'inductor_options',
-           'compile_model']
+__all__ = ['HF_ATTN', 'logger', 'AUTO_MAP', 'CAT_IN_PLACE', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files',
+           'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss', 'NeoBERTLMHead',
+           'NeoBERTForSequenceClassification', 'register_auto_classes', 'inductor_options', 'compile_model']
 
 # %% ../nbs/03_model.ipynb #2c9f19cc
 class NeoBERTConfig(PreTrainedConfig):
@@ -84,7 +88,40 @@ class NeoBERTBlock(GradientCheckpointingLayer):
         x = x + self.ffn(self.ffn_norm(x))
         return x, w
 
+# %% ../nbs/03_model.ipynb #8b171263
+HF_ATTN = {"eager": "eager", "sdpa": "sdpa", "cudnn": "sdpa", "flash": "flash_attention_2"}   # our backend -> transformers' name
+
+def attn_backend_for(name:str|None, current:str="sdpa") -> str:
+    "Our `attn_backend` for transformers' `attn_implementation` `name` (None: keep `current`; `sdpa` keeps `cudnn`)."
+    if name is None: return current
+    n = str(name).removeprefix("paged|")
+    if n in ("eager", "sdpa"): return current if n == HF_ATTN.get(current) else n
+    if n.startswith("flash_attention") or "flash-attn" in n or "flash_attn" in n: return "flash"
+    if n in ATTN_BACKENDS: return n
+    raise ValueError(f"NeoBERT has no attention implementation {name!r}: use 'eager', 'sdpa', 'flash_attention_2' or "
+                     f"'flash_attention_3' (or one of its own backends {sorted(ATTN_BACKENDS)})")
+
 # %% ../nbs/03_model.ipynb #44b54aab
+logger = logging.get_logger(__name__)
+AUTO_MAP = {"AutoConfig": "model.NeoBERTConfig", "AutoModel": "model.NeoBERT",
+            "AutoModelForMaskedLM": "model.NeoBERTLMHead",
+            "AutoModelForSequenceClassification": "model.NeoBERTForSequenceClassification"}
+
+def modeling_files() -> list[Path]:
+    "This module and the modules it imports relatively (`layers.py`, `attention.py`): the remote code a saved folder ships."
+    from transformers.dynamic_module_utils import get_relative_import_files
+    main = globals().get("__file__")            # the package's model.py, or the folder's copy when loaded as remote code
+    if main is None: main = importlib.import_module("neobert.model").__file__   # defined in a notebook: the exported module
+    # (not an import statement: transformers would then require the package `neobert` to run the remote code)
+    main = Path(main)
+    return [main] + sorted(Path(f) for f in get_relative_import_files(str(main)))
+
+def usual_modes(folder):
+    "Give `folder` and everything in it the modes `mkdir` and `open` give under this umask (0755/0644 usually); temporary files are 0600."
+    um = os.umask(0); os.umask(um)
+    folder = Path(folder); folder.chmod(0o777 & ~um)
+    for f in folder.rglob("*"): f.chmod((0o777 if f.is_dir() else 0o666) & ~um)
+
 class NeoBERTPreTrainedModel(PreTrainedModel):
     "Weight init and Hugging Face plumbing shared by the NeoBERT models."
     config_class = NeoBERTConfig
@@ -92,6 +129,22 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["NeoBERTBlock"]
     _supports_sdpa = True
+    _supports_flash_attn = True
+
+    def __init__(self, config:NeoBERTConfig, *args, **kwargs):
+        asked = getattr(config, "_attn_implementation_internal", None)     # from_pretrained(attn_implementation=...)
+        if asked is not None and not isinstance(asked, dict):
+            config.attn_backend = attn_backend_for(asked, config.attn_backend)
+            if asked in ATTN_BACKENDS: config._attn_implementation_internal = HF_ATTN[asked]   # our own name: transformers' for its checks
+        super().__init__(config, *args, **kwargs)
+        self._sync_attn_name()
+
+    def _sync_attn_name(self):
+        "Make `config._attn_implementation` name our `attn_backend` (keeps e.g. `flash_attention_3` where it maps to ours)."
+        c = self.config
+        try: same = attn_backend_for(getattr(c, "_attn_implementation_internal", None), c.attn_backend) == c.attn_backend
+        except ValueError: same = False
+        if not same or getattr(c, "_attn_implementation_internal", None) is None: c._attn_implementation_internal = HF_ATTN.get(c.attn_backend, "sdpa")
 
     def _init_weights(self, module):
         c = self.config
@@ -106,13 +159,32 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
 
     def set_attn_backend(self, name:str):
         "Switch the attention kernel of an existing model (checked)."
-        get_attention(name); self.config.attn_backend = name
+        get_attention(name); self.config.attn_backend = name; self._sync_attn_name()
+
+    def set_attn_implementation(self, attn_implementation, *args, **kwargs):
+        "transformers' way to switch kernels (`eager`, `sdpa`, `flash_attention_2`/`3`): sets our `attn_backend`."
+        name = attn_implementation.get("", None) if isinstance(attn_implementation, dict) else attn_implementation
+        self.set_attn_backend(attn_backend_for(name, self.config.attn_backend))
+        if name is not None and not str(name).removeprefix("paged|") in ATTN_BACKENDS: self.config._attn_implementation_internal = name
+        self._sync_attn_name()
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        "transformers' `save_pretrained`, plus `auto_map` and this code: the folder loads with `trust_remote_code=True` where neobert is not installed."
+        self.config.auto_map = dict(AUTO_MAP)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            for f in modeling_files(): shutil.copyfile(f, Path(save_directory) / f.name)
+            usual_modes(save_directory)
 
 # %% ../nbs/03_model.ipynb #9d39379d
 def packed_position_ids(cu_seqlens:torch.Tensor, shape) -> torch.Tensor:
     "Position of each token inside its own document, for a packed batch of `shape` (B, S)."
     B, S = shape
     return doc_index(cu_seqlens, B * S)[1].view(B, S)
+
+def _flag(value, config, name, default=False):
+    "transformers' convention: a forward argument of None means the config's setting."
+    return value if value is not None else getattr(config, name, default)
 
 class NeoBERT(NeoBERTPreTrainedModel):
     "The NeoBERT encoder: token embedding, N pre-norm blocks, final RMSNorm."
@@ -129,7 +201,14 @@ class NeoBERT(NeoBERTPreTrainedModel):
     def set_input_embeddings(self, e): self.encoder = e
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cu_seqlens=None, max_seqlen=None,
-                inputs_embeds=None, output_hidden_states=False, output_attentions=False, return_dict=True, **kwargs):
+                inputs_embeds=None, output_hidden_states=None, output_attentions=None, return_dict=None, **kwargs):
+        output_hidden_states = _flag(output_hidden_states, self.config, "output_hidden_states")
+        output_attentions = _flag(output_attentions, self.config, "output_attentions")
+        return_dict = _flag(return_dict, self.config, "return_dict", True)
+        if output_attentions and self.config.attn_backend != "eager":     # transformers' convention for fused kernels
+            logger.warning_once(f"attn_backend {self.config.attn_backend!r} does not return attention weights (attentions are None); "
+                                "load with attn_implementation='eager' to get them")
+        need_w = output_attentions and self.config.attn_backend == "eager"
         x = self.encoder(input_ids) if inputs_embeds is None else inputs_embeds      # (B, S, hidden)
         if not self.config.residual_in_fp32 and torch.is_autocast_enabled(x.device.type):
             x = x.to(torch.get_autocast_dtype(x.device.type))     # the residual stream in bf16: half its memory traffic
@@ -147,10 +226,11 @@ class NeoBERT(NeoBERTPreTrainedModel):
         cos, sin = rope_angles(position_ids, self.config.dim_head, self.config.rope_theta)   # (B, S, D) each
         hidden, attns = (x,) if output_hidden_states else None, () if output_attentions else None
         for block in self.transformer_encoder:
-            x, w = block(x, cos, sin, mask, cu_seqlens, max_seqlen, output_attentions)
+            x, w = block(x, cos, sin, mask, cu_seqlens, max_seqlen, need_w)
             if output_hidden_states: hidden += (x,)
             if output_attentions: attns += (w,)
         x = self.layer_norm(x)
+        if output_hidden_states: hidden = hidden[:-1] + (x,)      # as transformers' pre-norm models: hidden_states[-1] is last_hidden_state
         if not return_dict: return tuple(o for o in (x, hidden, attns) if o is not None)
         return BaseModelOutput(last_hidden_state=x, hidden_states=hidden, attentions=attns)
 
@@ -173,10 +253,11 @@ class NeoBERTLMHead(NeoBERTPreTrainedModel):
     def set_output_embeddings(self, d): self.decoder = d
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cu_seqlens=None, max_seqlen=None,
-                labels=None, num_items_in_batch=None, inputs_embeds=None, output_hidden_states=False,
-                output_attentions=False, return_dict=True, masked_positions=None, **kwargs):
+                labels=None, num_items_in_batch=None, inputs_embeds=None, output_hidden_states=None,
+                output_attentions=None, return_dict=None, masked_positions=None, **kwargs):
+        return_dict = _flag(return_dict, self.config, "return_dict", True)
         out = self.model(input_ids, attention_mask, position_ids, cu_seqlens, max_seqlen, inputs_embeds,
-                         output_hidden_states, output_attentions)
+                         output_hidden_states, output_attentions, return_dict=True)
         h = out.last_hidden_state
         if labels is not None and self.config.decoder_on_masked_only:
             # the flat positions of the labelled tokens: finding them here waits for the device (their number sets a shape),
@@ -203,8 +284,10 @@ class NeoBERTForSequenceClassification(NeoBERTPreTrainedModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, inputs_embeds=None,
-                output_hidden_states=False, output_attentions=False, return_dict=True, **kwargs):
-        out = self.model(input_ids, attention_mask, position_ids, None, None, inputs_embeds, output_hidden_states, output_attentions)
+                output_hidden_states=None, output_attentions=None, return_dict=None, **kwargs):
+        return_dict = _flag(return_dict, self.config, "return_dict", True)
+        out = self.model(input_ids, attention_mask, position_ids, None, None, inputs_embeds, output_hidden_states,
+                         output_attentions, return_dict=True)
         x = self.dropout(out.last_hidden_state[:, 0])
         logits = self.classifier(self.dropout(torch.tanh(self.dense(x))))
         loss = None

@@ -13,14 +13,15 @@ import torch.nn.functional as F
 import yaml
 from tqdm.auto import tqdm
 from fastcore.script import call_parse
-from .config import section, cfg_field, UserError, ConfigError, user_errors, cli_config, save_config
+from .config import section, cfg_field, UserError, ConfigError, user_errors, cli_config, save_config, check_model_path
 
 # %% auto #0
 __all__ = ['POOLING', 'DEFAULT_INSTRUCTIONS', 'LOCAL_FILES', 'LOCAL_COLUMNS', 'LOCAL_MAIN_SCORE', 'LOCAL_OPTIONS', 'COMMON_KEYS',
-           'BUILTIN_KEYS', 'CATEGORIES', 'PAPER_MTEB', 'import_mteb', 'pool', 'find_instruction', 'with_instruction',
-           'model_fingerprint', 'resolve_precision', 'Encoder', 'display_name', 'register_neobert', 'load_encoder',
-           'MTEBConfig', 'local_base', 'read_jsonl', 'local_task', 'read_tasks_file', 'builtin_tasks', 'resolve_tasks',
-           'evaluate_tasks', 'summarize', 'summary_markdown', 'write_summary', 'summary_chart', 'gensim_tasks',
+           'BUILTIN_KEYS', 'CATEGORIES', 'PAPER_MTEB', 'PAPER_TASKS', 'PAPER_BENCHMARK', 'import_mteb', 'pool',
+           'find_instruction', 'with_instruction', 'model_fingerprint', 'resolve_precision', 'Encoder', 'display_name',
+           'register_neobert', 'load_encoder', 'MTEBConfig', 'local_base', 'read_jsonl', 'local_task',
+           'read_tasks_file', 'builtin_tasks', 'resolve_tasks', 'evaluate_tasks', 'benchmark_tasks', 'summarize',
+           'summary_markdown', 'write_summary', 'summary_chart', 'gensim_tasks', 'TasksFailed', 'task_scores',
            'run_mteb', 'mteb_cli']
 
 # %% ../nbs/08_mteb.ipynb #60668e69
@@ -201,7 +202,7 @@ def load_encoder(name_or_path, tokenizer=None):
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_log
     register_neobert()
-    p = str(name_or_path)
+    p = check_model_path(str(name_or_path))            # a missing folder is not a malformed hub id
     verbosity = hf_log.get_verbosity(); hf_log.set_verbosity_error()   # an MLM checkpoint's unused decoder is expected
     try: model, info = AutoModel.from_pretrained(p, output_loading_info=True)
     except Exception as e:
@@ -448,8 +449,12 @@ def evaluate_tasks(encoder, tasks:list, cache_dir, overwrite:bool=False, progres
         try: old = cache.load_task_result(name, meta)
         except Exception: old = None
         if old is not None and old.dataset_revision != task.metadata.revision: strategy = "always"
-        mr = mteb.evaluate(encoder, task, cache=cache, overwrite_strategy=strategy, raise_error=False, co2_tracker=False,
-                           show_progress_bar=False, encode_kwargs={"batch_size": encoder.batch_size, "show_progress_bar": progress})
+        mlog = logging.getLogger("mteb"); level = mlog.level
+        mlog.setLevel(logging.CRITICAL)                 # a failed task's traceback: we report its error ourselves
+        try:
+            mr = mteb.evaluate(encoder, task, cache=cache, overwrite_strategy=strategy, raise_error=False, co2_tracker=False,
+                               show_progress_bar=False, encode_kwargs={"batch_size": encoder.batch_size, "show_progress_bar": progress})
+        finally: mlog.setLevel(level)
         for r in mr.task_results: results[r.task_name] = r
         for e in mr.exceptions or []: errors[e.task_name] = str(e.exception)
         if name not in results and name not in errors: errors[name] = "no result"
@@ -461,20 +466,41 @@ CATEGORIES = {"Classification": "classification", "Clustering": "clustering", "P
 PAPER_MTEB = {"classification": 61.6, "clustering": 40.8, "pair classification": 76.2, "reranking": 51.2,
               "retrieval": 31.6, "STS": 74.8, "summarization": 30.7, "average": 51.3}
 
-def summarize(scores:dict, types:dict) -> list[dict]:
-    "Rows (category, tasks, score x100, paper) per category present, then the average over all tasks."
-    rows = []
+PAPER_TASKS = {"classification": 12, "clustering": 11, "pair classification": 3, "reranking": 4, "retrieval": 15, "STS": 10, "summarization": 1}
+PAPER_BENCHMARK = "MTEB(eng, v1)"
+
+def benchmark_tasks(tasks:list) -> set:
+    "Names of the built-in `tasks` that belong to the paper's benchmark (local tasks never do, whatever their name)."
+    try: bench = {t.metadata.name for t in builtin_tasks(PAPER_BENCHMARK)}
+    except Exception: return set()
+    return {t.metadata.name for t in tasks if not hasattr(t, "_files")} & bench
+
+def summarize(scores:dict, types:dict, benchmark:set|None=None) -> list[dict]:
+    """Rows (category, tasks, score x100, paper) per category, then averages. Only tasks of the paper's benchmark (`benchmark`)
+    are set beside the paper's numbers, and only when a category (or the average) has all of its tasks; other tasks get rows of
+    their own, labelled 'other tasks', with no paper number."""
+    benchmark, rows = set(benchmark or ()), []
+    def row(label, v, paper): return dict(category=label, tasks=len(v), score=round(100 * float(np.mean(v)), 2), paper=paper)
     for t, cat in CATEGORIES.items():
-        v = [s for n, s in scores.items() if types.get(n) == t]
-        if v: rows.append(dict(category=cat, tasks=len(v), score=round(100 * float(np.mean(v)), 2), paper=PAPER_MTEB[cat]))
-    if scores: rows.append(dict(category="average", tasks=len(scores), score=round(100 * float(np.mean(list(scores.values()))), 2), paper=PAPER_MTEB["average"]))
+        v = [s for n, s in scores.items() if types.get(n) == t and n in benchmark]
+        if v: rows.append(row(cat if len(v) == PAPER_TASKS[cat] else f"{cat} ({len(v)} of {PAPER_TASKS[cat]})", v,
+                              PAPER_MTEB[cat] if len(v) == PAPER_TASKS[cat] else None))
+    b = [s for n, s in scores.items() if n in benchmark]
+    if b: rows.append(row("average" if len(b) == sum(PAPER_TASKS.values()) else f"average ({len(b)} of {sum(PAPER_TASKS.values())})", b,
+                          PAPER_MTEB["average"] if len(b) == sum(PAPER_TASKS.values()) else None))
+    for t, cat in CATEGORIES.items():
+        v = [s for n, s in scores.items() if types.get(n) == t and n not in benchmark]
+        if v: rows.append(row(f"{cat}, other tasks", v, None))
+    o = [s for n, s in scores.items() if n not in benchmark]
+    if o: rows.append(row("average, other tasks", o, None))
     return rows
 
 def summary_markdown(rows:list[dict], title:str="MTEB") -> str:
-    "A markdown table of `summarize` rows."
+    "A markdown table of `summarize` rows (– where the paper has no comparable number)."
     lines = [f"| {title} | tasks | ours (x100) | NeoBERT paper |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['category']} | {r['tasks']} | {r['score']:.2f} | {r['paper']:.1f} |" for r in rows]
-    return "\n".join(lines) + "\n"
+    lines += [f"| {r['category']} | {r['tasks']} | {r['score']:.2f} | {'–' if r['paper'] is None else format(r['paper'], '.1f')} |" for r in rows]
+    note = "\nThe paper's numbers are averages over all tasks of a category of MTEB(eng, v1); other tasks and incomplete categories have none.\n"
+    return "\n".join(lines) + "\n" + (note if any(r["paper"] is None for r in rows) else "")
 
 def write_summary(rows:list[dict], out_dir, title:str="MTEB") -> dict:
     "Write summary.md, summary.csv and summary.png into `out_dir`; return their paths."
@@ -488,12 +514,14 @@ def write_summary(rows:list[dict], out_dir, title:str="MTEB") -> dict:
     return {k: out / f"summary.{k}" for k in ("md", "csv", "png")}
 
 def summary_chart(rows:list[dict], title:str="MTEB", figsize=(6, 3)):
-    "Grouped bars: our score and the paper's per category."
+    "Grouped bars: our score and the paper's per category; rows with no comparable paper number (other tasks, incomplete categories) in orange, labelled."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=figsize, dpi=72)
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r["score"] for r in rows], 0.4, label="ours")
-    ax.bar(x + 0.2, [r["paper"] for r in rows], 0.4, label="NeoBERT (paper)", color="tab:gray")
+    other = [r["paper"] is None for r in rows]
+    ax.bar(x - 0.2, [r["score"] for r in rows], 0.4, label="ours", color=["tab:orange" if o else "tab:blue" for o in other])
+    ax.bar(x + 0.2, [np.nan if r["paper"] is None else r["paper"] for r in rows], 0.4, label="NeoBERT (paper)", color="tab:gray")
+    for i in np.flatnonzero(other): ax.text(x[i] + 0.2, 0, "no paper\nnumber", fontsize=5, ha="center", va="bottom", rotation=90)
     ax.set_xticks(x, [r["category"] for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("score x100"); ax.set_title(title, fontsize=9); ax.legend(fontsize=7); fig.tight_layout()
     return fig
@@ -521,6 +549,22 @@ def gensim_tasks(out_dir) -> Path:
     return out / "tasks.yaml"
 
 # %% ../nbs/08_mteb.ipynb #bbf45881
+class TasksFailed(UserError):
+    "Some tasks gave no score: the others' are written; exit code 1 (not a usage error)."
+    exit_code = 1
+
+def task_scores(results:dict, order:list, errors:dict) -> dict:
+    "{task: main score} for the tasks of `order` that have one; a task whose result has no score (an aggregate whose subtasks did not run) goes to `errors`."
+    scores = {}
+    for n in order:
+        if n not in results: continue
+        try: v = results[n].get_score()
+        except (TypeError, ValueError, KeyError, ZeroDivisionError) as e:
+            errors.setdefault(n, f"no score: its result is incomplete ({type(e).__name__}: {e}); an aggregate task needs all its subtasks"); continue
+        if v is None or not math.isfinite(float(v)): errors.setdefault(n, f"no score ({v})"); continue
+        scores[n] = round(float(v), 6)                                      # mteb keeps 6 decimals
+    return scores
+
 def run_mteb(cfg) -> dict:
     "Evaluate `cfg.model.name_or_path` on the configured MTEB tasks; write results.json and the summary; return {task: main score}."
     m = cfg.mteb
@@ -541,18 +585,22 @@ def run_mteb(cfg) -> dict:
             from neobert.data import load_tokenizer
             tok = load_tokenizer(cfg.tokenizer)
         except ImportError: tok = cfg.tokenizer.name_or_path
-    encoder = Encoder.from_pretrained(str(p) if p.exists() else cfg.model.name_or_path, tokenizer=tok, **m.encoder_kwargs())
+    encoder = Encoder.from_pretrained(check_model_path(str(p) if p.exists() else cfg.model.name_or_path), tokenizer=tok, **m.encoder_kwargs())
     results, errors = evaluate_tasks(encoder, tasks, m.cache_dir or out / "cache", overwrite=m.overwrite, progress=m.progress)
     order = [t.metadata.name for t in tasks]
-    scores = {n: round(float(results[n].get_score()), 6) for n in order if n in results}   # mteb keeps 6 decimals
+    scores = task_scores(results, order, errors)
     (out / "results.json").write_text(json.dumps(scores, indent=2) + "\n")
-    rows = summarize(scores, {t.metadata.name: t.metadata.type for t in tasks})
+    rows = summarize(scores, {t.metadata.name: t.metadata.type for t in tasks}, benchmark_tasks(tasks))
     title = f"MTEB: {encoder.name}"
     if rows: write_summary(rows, out, title); print(summary_markdown(rows, title))
     if errors:
         (out / "errors.json").write_text(json.dumps(errors, indent=2) + "\n")
-        raise UserError(f"{len(errors)} of {len(tasks)} tasks failed (details in {out / 'errors.json'}): " +
-                        "; ".join(f"{k}: {v.splitlines()[0][:200] if v else ''}" for k, v in errors.items()))
+        failed = [n for n in order if n not in scores]
+        sub = [k for k in errors if k not in order]                        # subtasks of an aggregate task
+        raise TasksFailed(f"{len(failed)} of {len(tasks)} tasks gave no score: {', '.join(failed)} (details in {out / 'errors.json'}; "
+                          f"the {len(scores)} that ran are in results.json): " +
+                          "; ".join(f"{k}: {errors[k].splitlines()[0][:200] if errors[k] else ''}" for k in failed if k in errors) +
+                          (f"; {len(sub)} subtasks failed, e.g. {sub[0]}: {errors[sub[0]].splitlines()[0][:200]}" if sub else ""))
     return scores
 
 @call_parse(nested=True)

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.script import call_parse
-from .config import section, cfg_field, UserError, ConfigError, user_errors, cli_config, save_config
+from .config import section, cfg_field, UserError, ConfigError, user_errors, cli_config, save_config, check_model_path
 
 # %% auto #0
-__all__ = ['mask_groups', 'pseudo_nll', 'long_sequences', 'PerplexityConfig', 'plot_perplexity', 'run_perplexity',
+__all__ = ['mask_groups', 'pseudo_nll', 'long_sequences', 'PerplexityConfig', 'plot_perplexity', 'load_mlm', 'run_perplexity',
            'perplexity_cli']
 
 # %% ../nbs/12_perplexity.ipynb #f577f937
@@ -98,6 +98,19 @@ def plot_perplexity(rows:list[dict], path=None, max_length:int|None=None, title:
     if path is not None: fig.savefig(path); plt.close(fig)
     return fig
 
+def load_mlm(name:str):
+    "`AutoModelForMaskedLM` from `name`, refused (a `UserError`) when the checkpoint lacks weights, e.g. a plain encoder with no MLM head."
+    from transformers import AutoModelForMaskedLM
+    from transformers.utils import logging as hf_log
+    verbosity = hf_log.get_verbosity(); hf_log.set_verbosity_error()      # the missing-weights report: ours is below
+    try: model, info = AutoModelForMaskedLM.from_pretrained(name, output_loading_info=True)
+    except Exception as e: raise UserError(f"cannot load a masked-language model from '{name}': {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    finally: hf_log.set_verbosity(verbosity)
+    if ks := sorted(info.get("missing_keys") or []):
+        raise UserError(f"'{name}' is not a masked-language model: {len(ks)} weights missing from the checkpoint (e.g. {ks[:3]}), "
+                        f"so it would score random weights; give a checkpoint with its MLM head")
+    return model
+
 def run_perplexity(cfg) -> list[dict]:
     "Pseudo-perplexity of `model.name_or_path` for each of `perplexity.lengths`; writes perplexity.{json,csv,png} into perplexity.output_dir."
     from transformers import AutoModelForMaskedLM, AutoTokenizer
@@ -108,9 +121,8 @@ def run_perplexity(cfg) -> list[dict]:
     save_config(cfg, out / "config.yaml")
     register_neobert()
     p = Path(cfg.model.name_or_path).expanduser()
-    name = str(p) if p.exists() else cfg.model.name_or_path
-    try: model = AutoModelForMaskedLM.from_pretrained(name)
-    except Exception as e: raise UserError(f"cannot load a masked-language model from '{name}': {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    name = check_model_path(str(p) if p.exists() else cfg.model.name_or_path)
+    model = load_mlm(name)
     try: tok = AutoTokenizer.from_pretrained(name)
     except Exception:
         from neobert.data import load_tokenizer
@@ -134,6 +146,9 @@ def run_perplexity(cfg) -> list[dict]:
             a, b = pseudo_nll(model, s, tok.mask_token_id, pc.mask_fraction, pc.batch_size, pc.seed, special, dtype)
             nll += a; n += b
         row = dict(length=L, pppl=math.exp(nll / n) if n else None, nll_per_token=nll / n if n else None, tokens=n, sequences=len(seqs), built_from=mode)
+        if 0 < len(seqs) < pc.num_docs:
+            print(f"warning: length {L}: only {len(seqs)} of the {pc.num_docs} sequences asked for (perplexity.num_docs) could be built "
+                  f"from {len(docs)} documents" + ("" if pc.concat_documents else "; perplexity.concat_documents=true joins documents"), file=sys.stderr)
         if not seqs: print(f"warning: no document has {L} tokens (longest: {max(map(len, docs)) + 2}); set perplexity.concat_documents=true to join documents", file=sys.stderr)
         rows.append(row)
         if pc.progress: tqdm.write(f"length {L:>6}: pseudo-perplexity {row['pppl'] if row['pppl'] is None else round(row['pppl'], 3)} ({len(seqs)} sequences, {mode})")

@@ -9,4 +9,5 @@ Rerunning with the same trainer.output_dir resumes from its newest complete chec
 OUTPUT_DIR/final (and a sentence-transformers export in OUTPUT_DIR/export).
 """
 from neobert.contrastive import contrastive_cli
-contrastive_cli()
+from neobert.config import show_help
+show_help(contrastive_cli); contrastive_cli()

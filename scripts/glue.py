@@ -8,4 +8,5 @@ Writes DIR/results.json and DIR/best/. Thin wrapper: `neobert.glue.glue_cli` rea
 and the dotted overrides (cli_config), then calls `neobert.glue.run_glue`.
 """
 from neobert.glue import glue_cli
-glue_cli()
+from neobert.config import show_help
+show_help(glue_cli); glue_cli()

@@ -13,4 +13,5 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _here
 
 if __name__ == "__main__":
     from neobert.mteb import mteb_cli
-    mteb_cli()
+    from neobert.config import show_help
+    show_help(mteb_cli); mteb_cli()

@@ -6,4 +6,5 @@
 Writes OUTPUT_DIR/perplexity.{json,csv,png}; see nbs/12_perplexity.ipynb.
 """
 from neobert.perplexity import perplexity_cli
-perplexity_cli()
+from neobert.config import show_help
+show_help(perplexity_cli); perplexity_cli()

@@ -8,4 +8,5 @@ Thin wrapper: `neobert.data.prepare_data_cli` reads `--config`, `--pretokenize`,
 dotted overrides (cli_config), then calls `neobert.data.prepare_data`. See nbs/04_data.ipynb.
 """
 from neobert.data import prepare_data_cli
-prepare_data_cli()
+from neobert.config import show_help
+show_help(prepare_data_cli); prepare_data_cli()

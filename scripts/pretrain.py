@@ -7,4 +7,5 @@ Checkpoints go to DIR/checkpoints/step-N/; rerunning the same command resumes fr
 Ends with DIR/summary.json, DIR/metrics.jsonl and DIR/loss_curves.png. Thin wrapper around `neobert.train.pretrain_cli`.
 """
 from neobert.train import pretrain_cli
-pretrain_cli()
+from neobert.config import show_help
+show_help(pretrain_cli); pretrain_cli()

@@ -47,3 +47,37 @@ def test_pretrain_configs_resolve():
     diff = {f"{s}.{k}": (v, fast[s][k]) for s, sec in paper.items() if isinstance(sec, dict) for k, v in sec.items() if v != fast[s][k]}
     assert diff == {"model.attn_backend": ("sdpa", "cudnn"), "model.residual_in_fp32": (True, False), "data.batching": ("paper", "concat"),
                     "trainer.batch_size": (32, 64), "trainer.output_dir": ("runs/neobert", "runs/neobert-fast")}, diff
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_help_lists_every_key(script):
+    "--help shows every config key of every section with its type, default and help text, not only --config."
+    from neobert.config import SECTIONS
+    r = run_script(script, "--help", timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "--config" in r.stdout and "--optimizer.lr FLOAT" in r.stdout, r.stdout[:2000]
+    assert "Peak learning rate. (default: 0.0006; > 0)" in r.stdout
+    assert "--model.name_or_path STR|None" in r.stdout and "--collator.strategy STR" in r.stdout
+    for s in ("model", "data", "optimizer", "trainer"): assert f"\n{s}: " in r.stdout, s
+    if script.name in ("perplexity.py", "mteb.py", "glue.py", "contrastive.py"):
+        sec = {"perplexity.py": "perplexity", "mteb.py": "mteb", "glue.py": "glue", "contrastive.py": "contrastive"}[script.name]
+        assert f"\n{sec}: " in r.stdout and f"--{sec}." in r.stdout, sec
+
+def test_override_values_as_typed():
+    "A one-element list is a list; a str field keeps the text typed (YAML 1.1 would read 80_10_10 as 801010)."
+    import neobert.perplexity  # registers the perplexity section
+    from neobert.config import load_config
+    c = load_config(None, ["--perplexity.lengths", "32", "--collator.strategy", "80_10_10", "--optimizer.betas", "0.9,0.98"])
+    assert c.perplexity.lengths == [32] and c.collator.strategy == "80_10_10" and c.optimizer.betas == [0.9, 0.98]
+    assert load_config(None, ["--perplexity.lengths", "32,64"]).perplexity.lengths == [32, 64]
+    with pytest.raises(Exception, match="must be one of"): load_config(None, ["--collator.strategy", "80_10"])
+
+@pytest.mark.parametrize("script,args", [("glue.py", ["--config", "configs/glue/sst2.yaml"]), ("contrastive.py", ["--contrastive.datasets", "PAIRS"])],
+                         ids=["glue.py", "contrastive.py"])
+def test_missing_model_folder_exits_2(script, args, tmp_path):
+    "A local model path that does not exist: 'model folder not found', not a hub repo-id error."
+    (tmp_path / "pairs.jsonl").write_text('{"query": "a cat", "positive": "a small cat"}\n' * 4)
+    args = [str(tmp_path / "pairs.jsonl") if a == "PAIRS" else a for a in args]
+    r = run_script(ROOT / "scripts" / script, *args, "--model.name_or_path", tmp_path / "runs" / "step-9",
+                   "--trainer.output_dir", tmp_path / "out", timeout=300)
+    assert r.returncode == 2 and "model folder not found" in r.stderr, r.stderr[-2000:]
+    assert "Repo id" not in r.stderr and "Traceback" not in r.stderr

@@ -62,10 +62,12 @@ def test_end_to_end_and_cache(setup):
     assert abs(res["LocalSTS"] - spearmanr((e1 * e2).sum(1), [r["sim"] for r in rows]).statistic) < 1e-4
     # the summary: markdown (also printed), CSV, chart, resolved config
     md = (out / "summary.md").read_text()
-    assert "| STS | 1 |" in md and "| classification | 1 |" in md and "| average | 2 |" in md and "74.8" in md
+    # local tasks are not the paper's benchmark: rows of their own, with no paper number beside them
+    assert "| STS, other tasks | 1 |" in md and "| classification, other tasks | 1 |" in md and "| average, other tasks | 2 |" in md
+    assert "74.8" not in md and "51.3" not in md
     assert "average" in r.stdout
     csv = (out / "summary.csv").read_text().splitlines()
-    assert csv[0] == "category,tasks,score,paper" and len(csv) == 4
+    assert csv[0] == "category,tasks,score,paper" and len(csv) == 4 and all(l.endswith(",") for l in csv[1:])
     assert (out / "summary.png").stat().st_size > 1000
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["model"]["name_or_path"] == str(d / "ckpt") and saved["mteb"]["tasks_file"] == str(d / "tasks.yaml")
@@ -99,3 +101,23 @@ def test_user_errors(setup, tmp_path):
     # no model at all
     r = run_script(SCRIPT, "--mteb.tasks_file", d / "tasks.yaml", "--mteb.output_dir", tmp_path / "o5")
     assert r.returncode == 2 and "--model.name_or_path" in r.stderr, r.stderr[-2000:]
+
+
+def test_aggregate_task_without_results(setup, tmp_path):
+    "An aggregate task whose subtasks cannot load (offline) has no score: the local tasks keep theirs, it is listed, exit 1, no traceback."
+    d = setup
+    out = tmp_path / "agg"
+    r = _run(d, out, "--mteb.tasks", "CQADupstackRetrieval")
+    assert r.returncode == 1, (r.returncode, r.stderr[-3000:])
+    assert "Traceback" not in r.stderr and "CQADupstackRetrieval" in r.stderr and "1 of 3 tasks gave no score" in r.stderr, r.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    assert list(res) == ["LocalSTS", "LocalTopics"] and all(0 <= v <= 1 for v in res.values())
+    errs = json.loads((out / "errors.json").read_text())                 # the aggregate and the subtasks that could not load
+    assert "CQADupstackRetrieval" in errs and all(k.startswith("CQADupstack") for k in errs) and "subtasks failed" in r.stderr
+
+
+def test_missing_model_folder(setup, tmp_path):
+    "A local path that does not exist: 'folder not found', not a hub repo-id error."
+    r = run_script(SCRIPT, "--model.name_or_path", tmp_path / "runs" / "step-9", "--mteb.tasks_file", setup / "tasks.yaml",
+                   "--mteb.output_dir", tmp_path / "o", "--mteb.progress", "false")
+    assert r.returncode == 2 and "model folder not found" in r.stderr and "Repo id" not in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]

