@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.script import call_parse
-from .config import Config, UserError, user_errors, cli_config, save_config, load_config
+from .config import Config, UserError, user_errors, cli_config, save_config, load_config, check_model_path
 from .config import OptimizerConfig, SchedulerConfig, TrainerConfig, WandbConfig
 from .layers import swiglu_width
 from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_model
@@ -444,6 +444,7 @@ def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
     "The MLM model: from `model.name_or_path` when set (safetensors weights only), else a fresh init of `model.*` (seed it first)."
     mc = cfg.model
     if mc.name_or_path:
+        check_model_path(mc.name_or_path)                  # a missing local folder is said as such, not as a malformed hub id
         register_auto_classes()
         try: model = NeoBERTLMHead.from_pretrained(mc.name_or_path, use_safetensors=True)
         except (OSError, ValueError) as e: raise UserError(f"model.name_or_path: cannot load {mc.name_or_path!r}: {e}") from None
