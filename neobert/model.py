@@ -18,7 +18,7 @@ except ImportError: from torch.nn import init                   # transformers 4
 try: from transformers import PreTrainedConfig
 except ImportError: from transformers import PretrainedConfig as PreTrainedConfig
 from .layers import RMSNorm, SwiGLU, rope_angles, apply_rope
-from .attention import ATTN_BACKENDS, get_attention, key_mask, doc_index
+from .attention import ATTN_BACKENDS, BackendUnavailable, get_attention, key_mask, doc_index
 
 # %% auto #0
 __all__ = ['HF_ATTN', 'logger', 'AUTO_MAP', 'CAT_IN_PLACE', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files',
@@ -136,6 +136,11 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
         if asked is not None and not isinstance(asked, dict):
             config.attn_backend = attn_backend_for(asked, config.attn_backend)
             if asked in ATTN_BACKENDS: config._attn_implementation_internal = HF_ATTN[asked]   # our own name: transformers' for its checks
+        if config.attn_backend in ("cudnn", "flash") and getattr(config, "_name_or_path", ""):    # a folder trained on a GPU, loaded here
+            try: get_attention(config.attn_backend)
+            except BackendUnavailable as e:
+                logger.warning(f"{config._name_or_path}: attn_backend {config.attn_backend!r} cannot run here ({e}); using 'sdpa' (same attention)")
+                config.attn_backend = "sdpa"
         super().__init__(config, *args, **kwargs)
         self._sync_attn_name()
 
