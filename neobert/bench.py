@@ -12,7 +12,7 @@ from torch import nn
 from .model import NeoBERTConfig, NeoBERTLMHead, packed_position_ids, compile_model
 from .attention import get_attention
 from .layers import swiglu_width
-from .train import summarize_profile, KERNEL_CATEGORIES, device_sync, peak_tflops_of
+from .measure import summarize_profile, KERNEL_CATEGORIES, device_sync, peak_tflops_of
 
 # %% auto #0
 __all__ = ['PRESETS', 'VOCAB', 'MLM_PROB', 'PAD', 'MASK', 'CORPUS_LENGTH_QUANTILES', 'TUNE_VARIANTS', 'VARIANT_DEFAULTS',

@@ -16,9 +16,10 @@ from .config import section, cfg_field, UserError, ConfigError, user_errors, cli
 from .mteb import pool, with_instruction, load_encoder, DEFAULT_INSTRUCTIONS, POOLING
 from .model import compile_model
 from .train import (set_seed, rng_state, set_rng_state, build_optimizer, build_scheduler, make_accelerator, apply_update,
-                           MetricsLogger, NonFiniteError, resolve_mixed_precision, tokenizer_fingerprint, check_resume, StepProfiler,
+                           MetricsLogger, NonFiniteError, resolve_mixed_precision, tokenizer_fingerprint, check_resume,
                            save_training_state, restore_training_state, open_run, find_resume)
 from .checkpoint import CheckpointManager, CorruptCheckpoint, Preemption, Preempted
+from .measure import StepProfiler
 
 # %% auto #0
 __all__ = ['QUERY_COLS', 'POSITIVE_COLS', 'NEGATIVE_COLS', 'DATASET_KEYS', 'contrastive_logits', 'info_nce',

@@ -552,7 +552,7 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
     save_config(cfg, out/"config.yaml")
     step, since_best, run_loss, n_loss, done = 0, 0, 0.0, 0, False
     bar = tqdm(total=total, desc=f"{task.name}", disable=not progress or not acc.is_main_process, dynamic_ncols=True)
-    from neobert.train import StepProfiler
+    from neobert.measure import StepProfiler
     profiler = StepProfiler(out / "profile", acc.device, 2, tc.profile_steps, tqdm.write) if tc.profile_steps and acc.is_main_process else None
     model.train()
     for epoch in range(math.ceil(total / spe)):

@@ -16,21 +16,19 @@ from tqdm.auto import tqdm
 from fastcore.script import call_parse
 from .config import Config, UserError, user_errors, cli_config, save_config, load_config, check_model_path
 from .config import OptimizerConfig, SchedulerConfig, TrainerConfig, WandbConfig
-from .layers import swiglu_width
 from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_model
 from .checkpoint import CheckpointManager, CorruptCheckpoint, RunLock, Preemption, Preempted, load_plain
+from .measure import (set_cpu_threads, keep_freed_memory, batch_tokens, attended_pairs, model_flops_per_token, model_flops,
+                             PEAK_BF16_TFLOPS, peak_tflops_of, guess_peak_tflops, categorize, summarize_profile, device_sync, StepProfiler)
 
 # %% auto #0
-__all__ = ['PEAK_BF16_TFLOPS', 'KERNEL_CATEGORIES', 'SHAPE_KEYS', 'RESUME_APPLIED', 'RESUME_REFUSED', 'set_seed', 'rng_state',
-           'set_rng_state', 'param_groups', 'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler',
-           'resolve_mixed_precision', 'accumulation_steps', 'make_accelerator', 'set_cpu_threads', 'keep_freed_memory',
-           'NonFiniteError', 'to_device', 'batch_tokens', 'attended_pairs', 'forward_backward', 'apply_update',
-           'MetricsLogger', 'model_flops_per_token', 'model_flops', 'peak_tflops_of', 'guess_peak_tflops', 'categorize',
-           'summarize_profile', 'device_sync', 'StepProfiler', 'evaluate_mlm', 'unigram_logprobs',
-           'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'tokenizer_fingerprint', 'build_model',
-           'check_resume', 'retarget_optimizer_state', 'save_training_state', 'restore_training_state',
-           'LossSpikeGuard', 'TrainHooks', 'open_run', 'find_resume', 'data_skips', 'heldout_texts', 'plot_curves',
-           'pretrain', 'pretrain_cli']
+__all__ = ['SHAPE_KEYS', 'RESUME_APPLIED', 'RESUME_REFUSED', 'set_seed', 'rng_state', 'set_rng_state', 'param_groups',
+           'build_optimizer', 'decay_end', 'lr_at', 'build_scheduler', 'resolve_mixed_precision', 'accumulation_steps',
+           'make_accelerator', 'NonFiniteError', 'to_device', 'forward_backward', 'apply_update', 'MetricsLogger',
+           'evaluate_mlm', 'unigram_logprobs', 'unigram_baseline_loss', 'mask_one_word', 'fill_mask',
+           'tokenizer_fingerprint', 'build_model', 'check_resume', 'retarget_optimizer_state', 'save_training_state',
+           'restore_training_state', 'LossSpikeGuard', 'TrainHooks', 'open_run', 'find_resume', 'data_skips',
+           'heldout_texts', 'plot_curves', 'pretrain', 'pretrain_cli']
 
 # %% ../nbs/06_train.ipynb #572ad9d8
 def set_seed(seed:int):
@@ -125,28 +123,6 @@ def make_accelerator(tcfg:TrainerConfig, max_length:int=512, **kwargs):
         acc.gradient_accumulation_steps = ga         # an accelerate config file's value must not override ours
     return acc
 
-# %% ../nbs/06_train.ipynb #cf4b696e
-def set_cpu_threads(tcfg:TrainerConfig, device="cpu") -> int:
-    "On CPU: use `trainer.cpu_threads`, else as many threads as there are idle cores (load average), at least 1. Returns the count."
-    if torch.device(device).type != "cpu": return torch.get_num_threads()
-    n = tcfg.cpu_threads
-    if n is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        try: load = os.getloadavg()[0]
-        except (OSError, AttributeError): load = 0.0
-        n = max(1, min(torch.get_num_threads(), cores - int(load + 0.5)))
-    torch.set_num_threads(n)
-    return n
-
-# %% ../nbs/06_train.ipynb #46c44ff7
-def keep_freed_memory() -> bool:
-    "glibc: serve large blocks from the heap and keep freed memory for reuse (no mmap/munmap per step). False where unavailable."
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-4, 0)) and bool(libc.mallopt(-1, 1 << 30))   # M_MMAP_MAX = 0, M_TRIM_THRESHOLD = 1 GiB
-    except (OSError, AttributeError): return False
-
 # %% ../nbs/06_train.ipynb #b2264815
 class NonFiniteError(UserError):
     "Training produced a non-finite loss or gradient (policy `halt`, or too many skipped steps in a row)."
@@ -159,20 +135,6 @@ def _to(t:torch.Tensor, device) -> torch.Tensor:
 def to_device(batch:dict, device) -> dict:
     "Move a batch's tensors to `device` without waiting for it (`_to`), leaving other values as they are."
     return {k: _to(v, device) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-def batch_tokens(batch:dict, pad_id:int=0) -> int:
-    "Real (non-padding) tokens in a batch."
-    return int((batch["input_ids"] != pad_id).sum())
-
-def attended_pairs(batch:dict, pad_id:int=0) -> torch.Tensor:
-    "Σ l² over the batch's real sequences (l = tokens a sequence's tokens attend over): packed documents, padded rows or whole rows. A float64 tensor on the batch's device (no host sync)."
-    ids = batch["input_ids"]
-    if batch.get("cu_seqlens") is not None:              # packed: each document attends to itself; padding segments are not real
-        cu = batch["cu_seqlens"].long(); lens = (cu[1:] - cu[:-1]).double()
-        return (lens.square() * (ids.reshape(-1)[cu[:-1]] != pad_id)).sum()
-    if batch.get("attention_mask") is not None: return batch["attention_mask"].sum(1).double().square().sum()
-    B, S = ids.shape
-    return torch.full((), float(B * S * S), dtype=torch.float64, device=ids.device)
 
 def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, loss_scale:float=1.0, stop:bool=False) -> torch.Tensor:
     """Forward and backward over one step's micro-batches (as the host holds them); loss normalised by the global masked-token count.
@@ -270,104 +232,6 @@ class MetricsLogger:
 
     def close(self):
         if self.run is not None: self.run.finish(); self.run = None
-
-# %% ../nbs/06_train.ipynb #fb99d555
-def model_flops_per_token(config:NeoBERTConfig, seq_len:int, decoder_fraction:float=1.0) -> float:
-    "Training FLOPs per token: 6 x (non-embedding matmul parameters, decoder weighted by `decoder_fraction`) + 12 x layers x hidden x seq_len."
-    h, L, f, V = config.hidden_size, config.num_hidden_layers, swiglu_width(config.intermediate_size), config.vocab_size
-    blocks = L * (4 * h * h + 3 * h * f)          # qkv (3h^2) + wo (h^2) + w12 (2hf) + w3 (fh)
-    return 6 * (blocks + decoder_fraction * h * V) + 12 * L * h * seq_len
-
-def model_flops(config:NeoBERTConfig, tokens:float, pairs:float, decoder_fraction:float=1.0) -> float:
-    "Training FLOPs of `tokens` real tokens whose sequences attend over `pairs` = Σ l² query-key pairs (`attended_pairs`)."
-    return model_flops_per_token(config, 0, decoder_fraction) * tokens + 12 * config.num_hidden_layers * config.hidden_size * pairs
-
-# datasheet dense bf16 TFLOP/s, matched in this order against the device's name (the first key it contains wins)
-PEAK_BF16_TFLOPS = {"GH200": 989.0, "H200": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "B200": 2250.0, "A100": 312.0,
-                    "L40S": 362.0, "L40": 181.0, "L4": 121.0, "A10G": 70.0, "A10": 125.0, "A6000": 155.0, "RTX 4090": 165.0,
-                    "RTX 3090": 71.0, "V100": 125.0, "T4": 65.0}
-
-def peak_tflops_of(name:str) -> tuple[Optional[float], Optional[str]]:
-    "(dense bf16 TFLOP/s, table key) of a GPU from its name, e.g. 'NVIDIA H100 PCIe'; (None, None) when unknown."
-    return next(((v, k) for k, v in PEAK_BF16_TFLOPS.items() if k in name), (None, None))
-
-def guess_peak_tflops(device=None, precision:str="bf16") -> Optional[float]:
-    "Dense peak TFLOP/s of a CUDA device from its name (None on CPU or an unknown GPU)."
-    if not torch.cuda.is_available() or (device is not None and torch.device(device).type != "cuda"): return None
-    v, _ = peak_tflops_of(torch.cuda.get_device_name(device))
-    return None if v is None else v if precision in ("bf16", "fp16") else v / 2
-
-# %% ../nbs/06_train.ipynb #3faebbd8
-KERNEL_CATEGORIES = [
-    ("attention", r"flash|fmha|attention|attn|sdpa|cudnn|softmax_backward_data|_efficient"),
-    ("cross_entropy", r"log_softmax|nll_loss|cross_entropy|logsumexp"),
-    ("compiled_fused", r"^triton|triton_|cpp_fused|compiledfunction"),
-    ("optimizer", r"adam|multi_tensor|foreach"),
-    ("matmul", r"gemm|matmul|\bmm\b|addmm|bmm|cutlass|nvjet|xmma|sm90_|sm80_|linear|cublas"),
-    ("embedding", r"embedding|index_put|index_add|scatter|gather"),
-    ("copy_fill", r"copy|fill|memset|memcpy|\bcat\b|clone|contiguous|zero"),
-]
-
-def categorize(name:str) -> str:
-    "The `KERNEL_CATEGORIES` entry a kernel or operator name belongs to ('other' if none)."
-    import re
-    n = name.lower()
-    return next((c for c, pat in KERNEL_CATEGORIES if re.search(pat, n)), "other")
-
-def summarize_profile(prof, device, steps:int, top:int=30) -> dict:
-    "A finished `torch.profiler.profile` of `steps` steps: ms per step by category (GPU kernels' device time on CUDA, CPU operators' self time otherwise) and the `top` slowest entries."
-    ev = prof.key_averages()
-    if torch.device(device).type == "cuda":
-        items = [(e.key, e.self_device_time_total) for e in ev if str(getattr(e, "device_type", "")).endswith("CUDA") and e.self_device_time_total > 0]
-        what = "GPU kernels, device time"
-        if not items:     # profilers that attribute kernel time to the operators launching them
-            items = [(e.key, e.self_device_time_total) for e in ev if e.self_device_time_total > 0]
-            what = "operators, self device time"
-    else:
-        items = [(e.key, e.self_cpu_time_total) for e in ev if e.self_cpu_time_total > 0 and not e.key.startswith("ProfilerStep")]
-        what = "CPU operators, self time"
-    items = sorted(((k, us / 1e3 / steps, categorize(k)) for k, us in items), key=lambda x: -x[1])      # (name, ms per step, category)
-    cats = {}
-    for _, ms, c in items: cats[c] = cats.get(c, 0.0) + ms
-    cats = dict(sorted(cats.items(), key=lambda kv: -kv[1])); tot = sum(cats.values())
-    return dict(what=what, steps=steps, total_ms=tot, categories_ms=cats, shares={c: v / tot for c, v in cats.items()} if tot else {},
-                top=[(k[:160], round(ms, 3), c) for k, ms, c in items[:top]])
-
-def device_sync(device):
-    "Wait for the device's queued work (CUDA); nothing on a CPU."
-    if torch.device(device).type == "cuda": torch.cuda.synchronize(device)
-
-class StepProfiler:
-    "Profiles the optimizer steps after `start` (`steps` of them) and writes `profile.json` and `trace.json` to `folder`; `before(step)`/`after(step)` around each step."
-    def __init__(self, folder, device, start:int, steps:int, say=print):
-        self.folder, self.device, self.start, self.steps, self.say = Path(folder), torch.device(device), start, steps, say
-        self.prof, self.result = None, None
-
-    def before(self, step:int):
-        if step == self.start and self.prof is None and self.result is None and self.steps > 0:
-            from torch.profiler import profile, ProfilerActivity
-            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
-            device_sync(self.device); self.prof = profile(activities=acts); self.prof.__enter__(); self.t0 = time.perf_counter()
-
-    def after(self, step:int):
-        if self.prof is None or step < self.start + self.steps: return
-        device_sync(self.device); wall = (time.perf_counter() - self.t0) / self.steps
-        self.prof.__exit__(None, None, None)
-        r = summarize_profile(self.prof, self.device, self.steps)
-        r.update(first_step=self.start + 1, last_step=step, wall_ms_per_step=wall * 1e3,
-                 busy_fraction=r["total_ms"] / (wall * 1e3) if self.device.type == "cuda" else None)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "profile.json").write_text(json.dumps(r, indent=1))
-        self.prof.export_chrome_trace(str(self.folder / "trace.json"))
-        self.prof, self.result = None, r
-        kinds = ", ".join(f"{k} {v:.1f}" for k, v in list(r["categories_ms"].items())[:5])
-        self.say(f"profile of steps {r['first_step']}-{step} in {self.folder}: {r['wall_ms_per_step']:.0f} ms per step; ms per step by kind: {kinds}")
-
-    def close(self, step:int=None):
-        "Stop a profile cut short (an error, or the run ending first) without writing it, and say so."
-        if self.prof is None: return
-        self.prof.__exit__(None, None, None); self.prof = None
-        self.say(f"profile not written: the run stopped at step {step} before step {self.start + self.steps} (trainer.profile_steps={self.steps} from step {self.start + 1})")
 
 # %% ../nbs/06_train.ipynb #e69d2b6b
 def _reduce(t, accelerator):
