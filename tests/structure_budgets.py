@@ -24,14 +24,21 @@ def function_lengths(pkg=ROOT/"neobert"):
 
 def _src(c): return "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
 
+def _is_export(c): return c["cell_type"] == "code" and _src(c).lstrip().startswith(("#| export", "#|export"))
+
+def _code_lines(c): return sum(1 for l in _src(c).splitlines() if l.strip() and not l.startswith("#|"))
+
+def export_cell_lines(path):
+    "Code lines (directives and blank lines aside) of each export cell of a notebook."
+    return [_code_lines(c) for c in json.loads(Path(path).read_text())["cells"] if _is_export(c)]
+
 def notebook_stats(path):
-    "Cells, export-cell sizes (code lines without directives), output share and long-line share of one notebook."
+    "Cells, export-cell sizes (code lines without directives), output share and long-line share (code cells) of one notebook."
     raw = Path(path).read_text(); nb = json.loads(raw)
     cells = nb["cells"]
-    export = [sum(1 for l in _src(c).splitlines() if l.strip() and not l.startswith("#|"))
-              for c in cells if c["cell_type"] == "code" and _src(c).lstrip().startswith(("#| export", "#|export"))]
+    export = [_code_lines(c) for c in cells if _is_export(c)]
     out_bytes = sum(len(json.dumps(c.get("outputs", []))) for c in cells if c["cell_type"] == "code")
-    lines = [l for c in cells for l in _src(c).splitlines()]
+    lines = [l for c in cells if c["cell_type"] == "code" for l in _src(c).splitlines()]   # prose lines are paragraphs
     return dict(cells=len(cells), export_cells=len(export),
                 export_median=statistics.median(export) if export else 0, export_max=max(export, default=0),
                 output_share=out_bytes/len(raw), long_share=sum(len(l) > 120 for l in lines)/max(len(lines), 1))
@@ -50,9 +57,7 @@ def report():
         s = notebook_stats(nb)
         print(f"{nb.name:28} {s['cells']:5} {s['export_cells']:7} {s['export_median']:7} {s['export_max']:4} "
               f"{s['output_share']:7.1%} {s['long_share']:5.1%}")
-        nbj = json.loads(nb.read_text())
-        allcells += [sum(1 for l in _src(c).splitlines() if l.strip() and not l.startswith("#|")) for c in nbj["cells"]
-                     if c["cell_type"] == "code" and _src(c).lstrip().startswith(("#| export", "#|export"))]
+        allcells += export_cell_lines(nb)
     print(f"\nmedian export cell over all notebooks: {statistics.median(allcells)} lines ({len(allcells)} cells)")
     print(f"package lines over 120 chars: {package_long_share():.2%}")
 
