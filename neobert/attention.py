@@ -34,12 +34,14 @@ def doc_index(cu_seqlens:torch.Tensor, total:int):
     off = torch.arange(total, device=cu_seqlens.device) - cu_seqlens[:-1].long()[doc]
     return doc, off, lens
 
+# %% ../nbs/02_attention.ipynb #26847d0a
 def _via_docs(fn, q, k, v, cu_seqlens, max_seqlen, need_weights):
     "Run padded-attention `fn` on packed (B, S, H, D) tensors by gathering documents into their own rows."
     B, S, H, D = q.shape
     T = B * S
     n_docs = cu_seqlens.shape[0] - 1
-    if n_docs * max_seqlen == T:   # every document is exactly max_seqlen long: a reshape, no gather (a shape check, no sync)
+    # every document is exactly max_seqlen long: a reshape, no gather (a shape check, no sync)
+    if n_docs * max_seqlen == T:
         out, w = fn(*(t.reshape(n_docs, max_seqlen, H, D) for t in (q, k, v)), None, None, None, need_weights)
         return out.reshape(B, S, H, D), w
     doc, off, lens = doc_index(cu_seqlens, T)
@@ -62,16 +64,20 @@ def eager_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_w
     out = (w @ vt.float()).to(q.dtype).transpose(1, 2)
     return out, (w.to(q.dtype) if need_weights else None)
 
-try: from torch.nn.attention.varlen import varlen_attn as _varlen_attn   # torch >= 2.10; imported once, outside any traced code
+# %% ../nbs/02_attention.ipynb #e92e214b
+# torch >= 2.10; imported once, outside any traced code
+try: from torch.nn.attention.varlen import varlen_attn as _varlen_attn
 except ImportError: _varlen_attn = None
 
 def _has_varlen(): return _varlen_attn is not None
 
-MASKED_KERNELS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]   # never cuDNN with a mask (see below)
+# never cuDNN with a mask (see below)
+MASKED_KERNELS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 def _sdpa(q, k, v, m=None):
     "SDPA on (B, S, H, D) tensors (it wants (B, H, S, D))."
-    return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=m).transpose(1, 2)
+    return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                          attn_mask=m).transpose(1, 2)
 
 def sdpa_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "PyTorch's fused scaled-dot-product attention; packed batches use torch's flash varlen kernel on CUDA."
@@ -80,16 +86,19 @@ def sdpa_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_we
         if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and _varlen_attn is not None:
             B, S, H, D = q.shape
             cu = cu_seqlens.to(torch.int32)
-            out = _varlen_attn(q.reshape(B * S, H, D), k.reshape(B * S, H, D), v.reshape(B * S, H, D), cu, cu, max_seqlen, max_seqlen)
+            out = _varlen_attn(q.reshape(B * S, H, D), k.reshape(B * S, H, D), v.reshape(B * S, H, D), cu, cu,
+                               max_seqlen, max_seqlen)
             return out.reshape(B, S, H, D), None
         return _via_docs(sdpa_attention, q, k, v, cu_seqlens, max_seqlen, False)
     if mask is None: return _sdpa(q, k, v), None
     with sdpa_kernel(MASKED_KERNELS): return _sdpa(q, k, v, key_mask(mask) if mask.dim() == 2 else mask), None
 
+# %% ../nbs/02_attention.ipynb #e1dc8591
 _flash_fn = {}      # resolved once (by get_attention), so that traced code never imports
 
 def flash_varlen_func():
-    "flash-attn's varlen kernel: FlashAttention-3 (`flash_attn_interface`, Hopper) when installed, else FlashAttention-2 (`flash_attn`)."
+    """flash-attn's varlen kernel: FlashAttention-3 (`flash_attn_interface`, Hopper) when installed, else
+    FlashAttention-2 (`flash_attn`)."""
     if "fn" not in _flash_fn:
         try: from flash_attn_interface import flash_attn_varlen_func as f3
         except ImportError: f3 = None
@@ -103,6 +112,7 @@ def flash_varlen_func():
             _flash_fn["fn"] = flash_attn_varlen_func
     return _flash_fn["fn"]
 
+# %% ../nbs/02_attention.ipynb #4b3b48c3
 def flash_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
     "flash-attn 3 or 2 varlen kernels (CUDA, bf16/fp16); padding is removed before the kernel and restored after."
     flash_attn_varlen_func = flash_varlen_func()
@@ -116,48 +126,61 @@ def flash_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_w
             idx = keep.nonzero().squeeze(-1)
             lens = key_mask(mask)[:, 0, 0, :].sum(-1, dtype=torch.int32)
             cu = F.pad(lens.cumsum(0, dtype=torch.int32), (1, 0))
-            o = flash_attn_varlen_func(*(t.reshape(B * S, H, D)[idx] for t in (q, k, v)), cu, cu, int(lens.max()), int(lens.max()))
+            o = flash_attn_varlen_func(*(t.reshape(B * S, H, D)[idx] for t in (q, k, v)), cu, cu, int(lens.max()),
+                                       int(lens.max()))
             out = q.new_zeros(B * S, H, D); out[idx] = o
             return out.reshape(B, S, H, D), None
     cu = cu_seqlens.to(torch.int32)
-    out = flash_attn_varlen_func(q.reshape(B * S, H, D), k.reshape(B * S, H, D), v.reshape(B * S, H, D), cu, cu, max_seqlen, max_seqlen)
+    out = flash_attn_varlen_func(q.reshape(B * S, H, D), k.reshape(B * S, H, D), v.reshape(B * S, H, D), cu, cu,
+                                 max_seqlen, max_seqlen)
     return out.reshape(B, S, H, D), None
 
+# %% ../nbs/02_attention.ipynb #3d276415
 CUDNN_FIRST = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 def cudnn_attention(q, k, v, mask=None, cu_seqlens=None, max_seqlen=None, need_weights=False):
-    "cuDNN's fused kernel for dense rows without padding (SDPA with cuDNN first in line); padded and packed rows as `sdpa_attention`."
+    """cuDNN's fused kernel for dense rows without padding (SDPA with cuDNN first in line); padded and packed rows as
+    `sdpa_attention`."""
     if need_weights: raise ValueError("attention weights (output_attentions=True) need attn_backend='eager'")
     B, S, H, D = q.shape
     if cu_seqlens is not None:
         n_docs = cu_seqlens.shape[0] - 1
-        if n_docs * max_seqlen == B * S:   # every document fills max_seqlen slots: an ordinary dense batch (a shape check, no sync)
+        # every document fills max_seqlen slots: an ordinary dense batch (a shape check, no sync)
+        if n_docs * max_seqlen == B * S:
             out, _ = cudnn_attention(*(t.reshape(n_docs, max_seqlen, H, D) for t in (q, k, v)))
             return out.reshape(B, S, H, D), None
-        return sdpa_attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max_seqlen)   # torch's varlen kernel (see below)
-    if mask is not None: return sdpa_attention(q, k, v, mask)                          # cuDNN + mask: NaN gradients in torch 2.11
+        # torch's varlen kernel (see below)
+        return sdpa_attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max_seqlen)
+    # cuDNN + mask: NaN gradients in torch 2.11
+    if mask is not None: return sdpa_attention(q, k, v, mask)
     with sdpa_kernel(CUDNN_FIRST, set_priority=True): return _sdpa(q, k, v), None
 
 ATTN_BACKENDS = {"sdpa": sdpa_attention, "eager": eager_attention, "flash": flash_attention, "cudnn": cudnn_attention}
 
 # %% ../nbs/02_attention.ipynb #f8a9864a
 class BackendUnavailable(RuntimeError):
-    "An attention backend that cannot run here (a missing package or GPU): the scripts report it like a config error, without a traceback."
+    """An attention backend that cannot run here (a missing package or GPU): the scripts report it like a config
+    error, without a traceback."""
     user_error = True
 
+# %% ../nbs/02_attention.ipynb #0c006b56
 def get_attention(name:str):
     "The attention function for backend `name`, checked to be usable here."
     if name not in ATTN_BACKENDS:
         raise BackendUnavailable(f"unknown attn_backend {name!r}; choose one of {sorted(ATTN_BACKENDS)}")
     if name == "flash":
         try: flash_varlen_func()
-        except ImportError: raise BackendUnavailable("attn_backend='flash' needs flash-attn (2, or 3 as flash_attn_interface) on a CUDA machine: pip install 'neobert[flash]'") from None
-        if not torch.cuda.is_available(): raise BackendUnavailable("attn_backend='flash' needs a CUDA GPU; use 'sdpa' here")
+        except ImportError: raise BackendUnavailable("attn_backend='flash' needs flash-attn (2, or 3 as "
+                                                     "flash_attn_interface) on a CUDA machine: pip install "
+                                                     "'neobert[flash]'") from None
+        if not torch.cuda.is_available(): raise BackendUnavailable("attn_backend='flash' needs a CUDA GPU; use 'sdpa' "
+                                                                   "here")
     if name == "cudnn":
         if not (torch.cuda.is_available() and torch.backends.cudnn.is_available()):
             raise BackendUnavailable("attn_backend='cudnn' needs a CUDA GPU with cuDNN; use 'sdpa' here")
         if not torch.backends.cuda.cudnn_sdp_enabled():
-            raise BackendUnavailable("attn_backend='cudnn': cuDNN attention is disabled (torch.backends.cuda.enable_cudnn_sdp(True) turns it on)")
+            raise BackendUnavailable("attn_backend='cudnn': cuDNN attention is disabled "
+                                     "(torch.backends.cuda.enable_cudnn_sdp(True) turns it on)")
     return ATTN_BACKENDS[name]
 
 # %% ../nbs/02_attention.ipynb #3c80bb77

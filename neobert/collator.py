@@ -4,19 +4,25 @@
 
 # %% ../nbs/05_collator.ipynb #e656c0fe
 from __future__ import annotations
-import json, random, threading, queue
+import importlib, random
 import numpy as np
 import torch
-from .config import Config, CollatorConfig, ConfigError, UserError
-from .data import (document_source, STATUS_STAT, TokenShards, stable_seed, tokenizer_special_ids)
+from .config import CollatorConfig, ConfigError, UserError
+from .data import STATUS_STAT
 
 # %% auto #0
-__all__ = ['STAT_KEYS', 'mask_tokens', 'special_lookup', 'DocReader', 'ArrayTable', 'collate_packed', 'collate_paper',
-           'collate_concat', 'batch_efficiency', 'PretrainingStream', 'build_pretraining_stream', 'plot_packed_batch',
-           'Prefetcher']
+__all__ = ['STAT_KEYS', 'special_lookup', 'mask_tokens', 'DocReader', 'ArrayTable', 'collate_packed', 'collate_paper',
+           'collate_concat', 'batch_efficiency']
 
 # %% ../nbs/05_collator.ipynb #1e96929b
-def mask_tokens(input_ids:torch.Tensor, special_mask:torch.Tensor, ccfg:CollatorConfig, generator:torch.Generator, vocab_size:int, mask_id:int=103):
+def special_lookup(special_ids, vocab_size:int) -> torch.Tensor:
+    "Bool table over the vocabulary, True at special ids: `table[input_ids]` is the special-token mask."
+    t = torch.zeros(vocab_size, dtype=torch.bool); t[list(special_ids)] = True
+    return t
+
+# %% ../nbs/05_collator.ipynb #07ff7abb
+def mask_tokens(input_ids:torch.Tensor, special_mask:torch.Tensor, ccfg:CollatorConfig, generator:torch.Generator,
+                vocab_size:int, mask_id:int=103):
     "Select non-special tokens with probability `ccfg.mlm_probability` and corrupt them; returns (input_ids, labels)."
     u = torch.rand(input_ids.shape, generator=generator)
     sel = (u < ccfg.mlm_probability) & ~special_mask
@@ -31,13 +37,9 @@ def mask_tokens(input_ids:torch.Tensor, special_mask:torch.Tensor, ccfg:Collator
     else: raise ConfigError(f"collator.strategy: unknown masking strategy {ccfg.strategy!r}")
     return ids, labels
 
-def special_lookup(special_ids, vocab_size:int) -> torch.Tensor:
-    "Bool table over the vocabulary, True at special ids: `table[input_ids]` is the special-token mask."
-    t = torch.zeros(vocab_size, dtype=torch.bool); t[list(special_ids)] = True
-    return t
-
 # %% ../nbs/05_collator.ipynb #1ef84236
-STAT_KEYS = ("documents", "tokens", "slots", "truncated_tokens", "skipped_empty", "bad_rows", "replaced_utf8", "input_tokens",
+STAT_KEYS = ("documents", "tokens", "slots", "truncated_tokens", "skipped_empty", "bad_rows", "replaced_utf8",
+             "input_tokens",
              "output_tokens", "split_documents", "pieces", "rows", "batches", "masked_tokens", "epochs")
 
 class DocReader:
@@ -58,7 +60,8 @@ class DocReader:
     def _block(self):
         if self.block is None:
             self.block = self.source.open(self.key)
-            if self._pending is not None:                       # restoring a saved position: re-tokenise the open documents
+            # restoring a saved position: re-tokenise the open documents
+            if self._pending is not None:
                 self.block.prefetch([p for p, _ in self._pending])
                 self.open = [[p, off, self._trunc(self.block.doc(p)[0], count=False)] for p, off in self._pending]
                 self._pending = None
@@ -79,7 +82,9 @@ class DocReader:
             else:
                 if b.end_of_epoch:
                     if self.one_pass: self.done = True; break
-                    if self.epoch_docs == 0: raise UserError("an epoch of the data has no usable document for this rank (empty split, or world_size larger than the number of documents?)")
+                    if self.epoch_docs == 0: raise UserError("an epoch of the data has no usable document for this "
+                                                             "rank (empty split, or world_size larger than the number "
+                                                             "of documents?)")
                     self.stats["epochs"] += 1; self.epoch_docs = 0
                 self.key, self.cursor, self.block = b.next_key, 0, None
 
@@ -100,24 +105,28 @@ class DocReader:
         return None
 
     def take_run(self, room:int, rng:random.Random):
-        "Concatenated rows: (up to `room` content tokens of a random open document, whether a [SEP] ends it), or None when nothing is left."
+        """Concatenated rows: (up to `room` content tokens of a random open document, whether a [SEP] ends it), or
+        None when nothing is left."""
         self._fill()
         if not self.open: return None
         j = rng.randrange(len(self.open)); o = self.open[j]; left = len(o[2]) - o[1]
         self.stats["pieces"] += 1
         if left + 1 <= room:                                    # the rest of the document and its [SEP]
             del self.open[j]; return o[2][o[1]:], True
-        seg = o[2][o[1]:o[1] + room]; o[1] += room              # cut at the row's end; the rest (maybe only its [SEP]) comes later
+        # cut at the row's end; the rest (maybe only its [SEP]) comes later
+        seg = o[2][o[1]:o[1] + room]; o[1] += room
         return seg, False
 
     def pending_tokens(self) -> int: return sum(len(o[2]) - o[1] for o in self.open) if self._pending is None else -1
 
     def state_dict(self) -> dict:
         opened = [[int(p), int(off)] for p, off, _ in self.open] if self._pending is None else self._pending
-        return dict(key=self.key, cursor=int(self.cursor), open=opened, batches=self.batches, epoch_docs=self.epoch_docs, done=self.done)
+        return dict(key=self.key, cursor=int(self.cursor), open=opened, batches=self.batches,
+                    epoch_docs=self.epoch_docs, done=self.done)
 
     def load_state_dict(self, d:dict):
-        self.key, self.cursor, self.batches, self.epoch_docs, self.done = d["key"], d["cursor"], d["batches"], d["epoch_docs"], d["done"]
+        self.key, self.cursor, self.batches = d["key"], d["cursor"], d["batches"]
+        self.epoch_docs, self.done = d["epoch_docs"], d["done"]
         self.block, self.open, self._pending = None, [], [list(x) for x in d["open"]]
 
 # %% ../nbs/05_collator.ipynb #8f941701
@@ -145,6 +154,7 @@ def collate_packed(rows:list, max_length:int, cls_id:int, sep_id:int, pad_id:int
     cu = np.asarray(cu, dtype=np.int32)
     return torch.from_numpy(ids), torch.from_numpy(pos), torch.from_numpy(cu), int(np.diff(cu).max())
 
+# %% ../nbs/05_collator.ipynb #15cf78ae
 def collate_paper(rows:list, pad_to_multiple_of:int, cls_id:int, sep_id:int, pad_id:int):
     "One piece per row -> (input_ids (B,S) int64, attention_mask (B,S) int64), S a multiple of `pad_to_multiple_of`."
     lens = [len(r[0]) + 2 for r in rows]
@@ -155,6 +165,7 @@ def collate_paper(rows:list, pad_to_multiple_of:int, cls_id:int, sep_id:int, pad
         ids[r, 0] = cls_id; ids[r, 1:n - 1] = seg; ids[r, n - 1] = sep_id; am[r, :n] = 1
     return torch.from_numpy(ids), torch.from_numpy(am)
 
+# %% ../nbs/05_collator.ipynb #bdaa75c2
 def collate_concat(rows:list, max_length:int, cls_id:int, sep_id:int, pad_id:int):
     "Rows of (piece, ends) runs -> (input_ids (B,S) int64, attention_mask (B,S) or None when every row is full)."
     ids = np.full((len(rows), max_length), pad_id, dtype=np.int64); n = np.zeros(len(rows), dtype=np.int64)
@@ -168,6 +179,7 @@ def collate_concat(rows:list, max_length:int, cls_id:int, sep_id:int, pad_id:int
     if (n == max_length).all(): return torch.from_numpy(ids), None
     return torch.from_numpy(ids), torch.from_numpy((np.arange(max_length)[None] < n[:, None]).astype(np.int64))
 
+# %% ../nbs/05_collator.ipynb #48bae258
 def batch_efficiency(batch:dict, pad_id:int=0) -> float:
     "Real tokens / slots of one batch (packed: segments that start with a non-pad token are real)."
     if "cu_seqlens" in batch:
@@ -177,202 +189,12 @@ def batch_efficiency(batch:dict, pad_id:int=0) -> float:
     if batch.get("attention_mask") is None: return 1.0         # concatenated rows, all full
     return float(batch["attention_mask"].sum()) / batch["attention_mask"].numel()
 
-# %% ../nbs/05_collator.ipynb #24884df0
-_FP_DATA = ("source", "name", "config_name", "split", "text_column", "streaming", "train_file", "validation_file", "pretokenized_dir",
-            "validation_fraction", "max_length", "batching", "pad_to_multiple_of", "long_documents", "open_documents",
-            "long_context_min_tokens", "long_context_probs", "shuffle_buffer")
+# %% ../nbs/05_collator.ipynb #942dc369
+# defined in neobert.stream (05_stream)
+_IN_STREAM = ("PretrainingStream", "build_pretraining_stream", "plot_packed_batch", "Prefetcher")
 
-def _fingerprint(cfg, split, rank, world_size):
-    fp = {f"data.{k}": getattr(cfg.data, k) for k in _FP_DATA}
-    fp.update({"trainer.seed": cfg.trainer.seed, "trainer.batch_size": cfg.trainer.batch_size, "collator.mlm_probability": cfg.collator.mlm_probability,
-               "collator.strategy": cfg.collator.strategy, "split": split, "rank": rank, "world_size": world_size})
-    return json.loads(json.dumps(fp))
-
-class PretrainingStream:
-    "Masked batches from one or more document sources (phase 2: several, sampled per batch); exact `state_dict`/`load_state_dict`."
-    def __init__(self, cfg:Config, sources:list, probs:list, specials:dict, split:str="train", rank:int=0, world_size:int=1,
-                 one_pass:bool=None, vocab_size:int=None):
-        d = cfg.data
-        self.cfg, self.sources, self.probs, self.split, self.rank, self.world_size = cfg, sources, probs, split, rank, world_size
-        self.one_pass = (split != "train") if one_pass is None else one_pass
-        self.mode = d.long_documents if d.long_documents != "auto" else ("truncate" if d.batching == "paper" else "split")
-        self.L, self.B, self.seed, self.kind = d.max_length, cfg.trainer.batch_size, cfg.trainer.seed, {"train": 0, "validation": 1}.get(split, 2)
-        self.cls, self.sep, self.pad, self.mask_id = specials["cls"], specials["sep"], specials["pad"], specials["mask"]
-        self.vocab_size = vocab_size or cfg.model.vocab_size
-        self.special = special_lookup(specials["all"] + [self.pad], self.vocab_size)
-        self.fingerprint = _fingerprint(cfg, split, rank, world_size)
-        self.last_source = None
-        self.reset()
-
-    def reset(self):
-        "Back to the beginning of the data (a fresh position)."
-        self._stats = dict.fromkeys(STAT_KEYS, 0)
-        self.readers = [DocReader(s, self.cfg.data.open_documents, self.L, self.mode, self.one_pass, self._stats) for s in self.sources]
-        self.batches = 0
-
-    def _choose(self) -> int:
-        if len(self.readers) == 1: return 0
-        u, acc = random.Random(stable_seed(self.seed, self.rank, self.kind, 99, self.batches)).random(), 0.0
-        for k, p in enumerate(self.probs):
-            acc += p
-            if u < acc: return k
-        return len(self.probs) - 1
-
-    def _row(self, reader, rng):
-        if self.cfg.data.batching == "concat":                  # [CLS], then runs of documents, each ended by [SEP], to the last slot
-            runs, room = [], self.L - 1
-            while room > 0 and (run := reader.take_run(room, rng)) is not None:
-                runs.append(run); room -= len(run[0]) + run[1]
-            return runs
-        if self.cfg.data.batching == "paper":
-            seg = reader.take(self.L, rng)
-            return [] if seg is None else [seg]
-        segs, room = [], self.L
-        while room >= 3:
-            seg = reader.take(room, rng)
-            if seg is None: break
-            segs.append(seg); room -= len(seg) + 2
-        return segs
-
-    def next_batch(self) -> dict | None:
-        "The next batch, or None at the end of a one-pass stream; the position moves past it before it is returned."
-        k = self._choose(); r = self.readers[k]
-        rng = random.Random(stable_seed(self.seed, self.rank, self.kind, k, r.batches))
-        rows = []
-        while len(rows) < self.B and (row := self._row(r, rng)): rows.append(row)
-        if not rows: return None
-        r.batches += 1; self.last_source = k
-        st = self._stats
-        if self.cfg.data.batching == "packed":
-            ids, pos, cu, msl = collate_packed(rows, self.L, self.cls, self.sep, self.pad)
-            batch = dict(input_ids=ids, position_ids=pos, cu_seqlens=cu, max_seqlen=msl)
-        elif self.cfg.data.batching == "concat":
-            ids, am = collate_concat(rows, self.L, self.cls, self.sep, self.pad)
-            batch = dict(input_ids=ids) if am is None else dict(input_ids=ids, attention_mask=am)   # a mask only in a last, short batch
-        else:
-            ids, am = collate_paper(rows, self.cfg.data.pad_to_multiple_of, self.cls, self.sep, self.pad)
-            batch = dict(input_ids=ids, attention_mask=am)
-        g = torch.Generator().manual_seed(stable_seed(self.seed, self.rank, self.kind, 7, self.batches))
-        batch["input_ids"], batch["labels"] = mask_tokens(ids, self.special[ids], self.cfg.collator, g, self.vocab_size, self.mask_id)
-        if self.cfg.data.batching == "concat":
-            content = sum(len(s) for x in rows for s, _ in x); specials = len(rows) + sum(e for x in rows for _, e in x)
-        else: content = sum(len(s) for x in rows for s in x); specials = 2 * sum(len(x) for x in rows)
-        st["output_tokens"] += content; st["tokens"] += content + specials; st["slots"] += ids.numel()
-        st["rows"] += len(rows); st["batches"] += 1; st["masked_tokens"] += int((batch["labels"] != -100).sum())
-        self.batches += 1
-        return batch
-
-    def __iter__(self):
-        if self.one_pass: self.reset()
-        while (b := self.next_batch()) is not None: yield b
-
-    @property
-    def stats(self) -> dict:
-        s = dict(self._stats)
-        s["packing_efficiency"] = s["tokens"] / s["slots"] if s["slots"] else 0.0
-        s["pending_tokens"] = sum(r.pending_tokens() for r in self.readers)
-        return s
-
-    def state_dict(self) -> dict:
-        "JSON-serialisable position: readers (block key, cursor, open documents), batch counter, stats, config fingerprint."
-        return json.loads(json.dumps(dict(format="neobert.stream/1", config=self.fingerprint, batches=self.batches,
-                                          readers=[r.state_dict() for r in self.readers], stats=self._stats)))
-
-    def load_state_dict(self, state:dict):
-        "Restore a position saved by `state_dict` (checked against this stream's data config)."
-        if not isinstance(state, dict) or state.get("format") != "neobert.stream/1":
-            raise UserError("not a data position saved by PretrainingStream.state_dict (format 'neobert.stream/1' expected)")
-        diff = [f"{k}: saved {v!r}, now {self.fingerprint.get(k)!r}" for k, v in state["config"].items() if self.fingerprint.get(k) != v]
-        if diff: raise UserError("the saved data position belongs to a different data setup; " + "; ".join(diff))
-        if len(state["readers"]) != len(self.readers): raise UserError("the saved data position has a different number of sources")
-        for r, s in zip(self.readers, state["readers"]): r.load_state_dict(s)
-        self.batches = state["batches"]; self._stats.clear(); self._stats.update(dict.fromkeys(STAT_KEYS, 0), **state["stats"])
-
-# %% ../nbs/05_collator.ipynb #ab621ec8
-def build_pretraining_stream(cfg:Config, tokenizer, split:str="train", rank:int=0, world_size:int=1, one_pass:bool=None, progress=False) -> PretrainingStream:
-    "The masked-batch stream of the configured data for `split` and this rank (train: forever; validation: one fixed pass)."
-    d = cfg.data
-    if not (0 <= rank < world_size): raise UserError(f"rank {rank} is not in [0, world_size={world_size})")
-    if tokenizer is not None:
-        specials = tokenizer_special_ids(tokenizer)
-        if len(tokenizer) > cfg.model.vocab_size:
-            raise UserError(f"the tokenizer has {len(tokenizer)} tokens but model.vocab_size is {cfg.model.vocab_size}")
-    elif d.source == "pretokenized": specials = TokenShards(d.pretokenized_dir, split).special_ids
-    else: raise UserError(f"data.source={d.source} needs a tokenizer")
-    if any(specials.get(k) is None for k in ("cls", "sep", "pad", "mask")): raise UserError(f"the tokenizer lacks one of [CLS]/[SEP]/[PAD]/[MASK]: {specials}")
-    th, probs = list(d.long_context_min_tokens), list(d.long_context_probs)
-    if th or probs:
-        if len(probs) != len(th) + 1:
-            raise ConfigError(f"data.long_context_probs needs {len(th) + 1} values (full data, then one per threshold in data.long_context_min_tokens={th}), got {probs}; e.g. [0.2, 0.4, 0.4] for [1024, 2048]")
-        if any(p < 0 for p in probs) or abs(sum(probs) - 1) > 1e-6: raise ConfigError(f"data.long_context_probs must be >= 0 and sum to 1, got {probs}")
-    base = document_source(cfg, tokenizer, split, rank, world_size, progress=progress)
-    sources = [base]
-    if split == "train" and th:
-        for i, t in enumerate(th):
-            sources.append(document_source(cfg, tokenizer, split, rank, world_size, min_tokens=t, stream_id=i + 1, table=getattr(base, "table", None)))
-    return PretrainingStream(cfg, sources, probs if len(sources) > 1 else [1.0], specials, split, rank, world_size, one_pass)
-
-# %% ../nbs/05_collator.ipynb #022db8ac
-def plot_packed_batch(batch:dict, pad_id:int=0, ax=None, title="one masked, packed batch", sep_id:int=102):
-    "Picture of a batch: document pieces (alternating shades; packed: from `cu_seqlens`, else ended by [SEP] or the row), masked tokens (red), padding (white)."
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    if ax is None: _, ax = plt.subplots(figsize=(6, 3), dpi=72)
-    B, S = batch["input_ids"].shape
-    orig = torch.where(batch["labels"] != -100, batch["labels"], batch["input_ids"])
-    if "cu_seqlens" in batch:
-        cu = batch["cu_seqlens"].long()
-        seg = torch.repeat_interleave(torch.arange(len(cu) - 1), cu[1:] - cu[:-1]).view(B, S)
-    else:
-        sep = (orig == sep_id).long()
-        seg = sep.cumsum(1) - sep + torch.arange(B)[:, None]        # a document ends at its [SEP]; a row starts a new piece
-    img = (seg % 2 + 1).clone()
-    img[orig == pad_id] = 0; img[batch["labels"] != -100] = 3
-    ax.imshow(img, aspect="auto", interpolation="nearest", cmap=ListedColormap(["white", "#9ecae1", "#3182bd", "#e6550d"]), vmin=0, vmax=3)
-    ax.set_xlabel("position in row"); ax.set_ylabel("row"); ax.set_title(title)
-    return ax
-
-# %% ../nbs/05_collator.ipynb #24ec039b
-class Prefetcher:
-    "Iterate `stream` with up to `depth` batches made ahead in a thread; `state_dict()`: the position after the last batch handed out."
-    _END = object()
-    def __init__(self, stream, depth:int=2):
-        self.stream, self.depth = stream, depth
-        self._state = stream.state_dict()
-        self._closed = threading.Event()
-        if depth > 0:
-            self._q = queue.Queue(maxsize=depth)
-            self._thread = threading.Thread(target=self._produce, name="neobert-prefetch", daemon=True)
-            self._thread.start()
-        else: self._it = iter(stream)
-
-    def _put(self, item):
-        while not self._closed.is_set():
-            try: self._q.put(item, timeout=0.1); return True
-            except queue.Full: pass
-        return False
-
-    def _produce(self):
-        try:
-            for b in self.stream:
-                if not self._put((b, self.stream.state_dict())): return
-        except BaseException as e: self._put(e); return
-        self._put(self._END)
-
-    def __iter__(self): return self
-
-    def __next__(self) -> dict:
-        if self.depth == 0:
-            b = next(self._it); self._state = self.stream.state_dict(); return b
-        item = self._q.get()
-        if item is self._END: self._q.put(item); raise StopIteration
-        if isinstance(item, BaseException): self._q.put(item); raise item
-        b, self._state = item
-        return b
-
-    def state_dict(self) -> dict: return self._state
-
-    def close(self):
-        "Stop the thread (it finishes the batch it is making)."
-        self._closed.set()
-        if self.depth > 0: self._thread.join(timeout=10)
+def __getattr__(name):
+    """`neobert.collator.build_pretraining_stream` & co.: the names of `neobert.stream` (which imports this module),
+    on first use."""
+    if name in _IN_STREAM: return getattr(importlib.import_module("neobert.stream"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,14 +27,18 @@ class RMSNorm(nn.Module):
 
 # %% ../nbs/01_layers.ipynb #d37533f4
 def rope_angles(position_ids:torch.Tensor, head_dim:int, theta:float=10000.0):
-    "Rotation tables, float32, shape `position_ids.shape + (head_dim,)`: cos θᵢ for both members of pair i, and sin θᵢ signed (−, +)."
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=position_ids.device, dtype=torch.float32) / head_dim))
+    """Rotation tables, float32, shape `position_ids.shape + (head_dim,)`: cos θᵢ for both members of pair i, and sin
+    θᵢ signed (−, +)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=position_ids.device,
+                                             dtype=torch.float32) / head_dim))
     ang = position_ids.to(torch.float32)[..., None] * inv_freq   # (..., S, D/2)
     c, s = ang.cos(), ang.sin()
     return torch.stack((c, c), -1).flatten(-2), torch.stack((-s, s), -1).flatten(-2)   # (..., S, D) each
 
+# %% ../nbs/01_layers.ipynb #f091a97d
 def apply_rope(x:torch.Tensor, cos:torch.Tensor, sin:torch.Tensor):
-    "Rotate interleaved pairs of `x` (B, S, H, D) by the tables of `rope_angles` (B, S, D); computed in float32, returned in x's dtype."
+    """Rotate interleaved pairs of `x` (B, S, H, D) by the tables of `rope_angles` (B, S, D); computed in float32,
+    returned in x's dtype."""
     xf = x.float()
     swapped = xf.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)         # (x1, x0, x3, x2, ...)
     return (xf * cos[:, :, None] + swapped * sin[:, :, None]).to(x.dtype)   # tables broadcast over heads
@@ -53,6 +57,7 @@ def swiglu_width(intermediate_size:int, multiple_of:int=8) -> int:
     f = int(2 * intermediate_size / 3)
     return multiple_of * ((f + multiple_of - 1) // multiple_of)
 
+# %% ../nbs/01_layers.ipynb #aaae4fa1
 class SwiGLU(nn.Module):
     "Bias-free SwiGLU FFN with fused input projection `w12` and output projection `w3`."
     def __init__(self, dim:int, intermediate_size:int):

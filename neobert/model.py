@@ -13,7 +13,8 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import logging
-try: from transformers import initialization as init            # transformers 5: init functions that respect loaded weights
+# transformers 5: init functions that respect loaded weights
+try: from transformers import initialization as init
 except ImportError: from torch.nn import init                   # transformers 4 (remote code in an exported folder)
 try: from transformers import PreTrainedConfig
 except ImportError: from transformers import PretrainedConfig as PreTrainedConfig
@@ -21,9 +22,9 @@ from .layers import RMSNorm, SwiGLU, rope_angles, apply_rope
 from .attention import ATTN_BACKENDS, BackendUnavailable, get_attention, key_mask, doc_index
 
 # %% auto #0
-__all__ = ['HF_ATTN', 'logger', 'AUTO_MAP', 'CAT_IN_PLACE', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files',
-           'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss', 'NeoBERTLMHead',
-           'NeoBERTForSequenceClassification', 'register_auto_classes', 'inductor_options', 'compile_model']
+__all__ = ['HF_ATTN', 'logger', 'AUTO_MAP', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files', 'usual_modes',
+           'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss', 'NeoBERTLMHead',
+           'NeoBERTForSequenceClassification', 'register_auto_classes']
 
 # %% ../nbs/03_model.ipynb #2c9f19cc
 class NeoBERTConfig(PreTrainedConfig):
@@ -53,12 +54,15 @@ class NeoBERTConfig(PreTrainedConfig):
                  vocab_size=30522, pad_token_id=0, max_length=4096, rope_theta=10000.0, attn_backend="sdpa",
                  decoder_on_masked_only=False, classifier_dropout=0.1, residual_in_fp32=True, **kwargs):
         if hidden_size % num_attention_heads:
-            raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads})")
+            raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_attention_heads "
+                             f"({num_attention_heads})")
         kwargs.pop("dim_head", None)
         kwargs.setdefault("tie_word_embeddings", False)
-        self.hidden_size, self.num_hidden_layers, self.num_attention_heads = hidden_size, num_hidden_layers, num_attention_heads
+        self.hidden_size, self.num_hidden_layers = hidden_size, num_hidden_layers
+        self.num_attention_heads = num_attention_heads
         self.intermediate_size, self.vocab_size, self.max_length = intermediate_size, vocab_size, max_length
-        self.embedding_init_range, self.decoder_init_range, self.classifier_init_range = embedding_init_range, decoder_init_range, classifier_init_range
+        self.embedding_init_range, self.decoder_init_range = embedding_init_range, decoder_init_range
+        self.classifier_init_range = classifier_init_range
         self.norm_eps, self.rope_theta, self.attn_backend = norm_eps, rope_theta, attn_backend
         self.decoder_on_masked_only, self.classifier_dropout = decoder_on_masked_only, classifier_dropout
         self.residual_in_fp32 = residual_in_fp32
@@ -89,7 +93,8 @@ class NeoBERTBlock(GradientCheckpointingLayer):
         return x, w
 
 # %% ../nbs/03_model.ipynb #8b171263
-HF_ATTN = {"eager": "eager", "sdpa": "sdpa", "cudnn": "sdpa", "flash": "flash_attention_2"}   # our backend -> transformers' name
+# our backend -> transformers' name
+HF_ATTN = {"eager": "eager", "sdpa": "sdpa", "cudnn": "sdpa", "flash": "flash_attention_2"}
 
 def attn_backend_for(name:str|None, current:str="sdpa") -> str:
     "Our `attn_backend` for transformers' `attn_implementation` `name` (None: keep `current`; `sdpa` keeps `cudnn`)."
@@ -107,21 +112,28 @@ AUTO_MAP = {"AutoConfig": "model.NeoBERTConfig", "AutoModel": "model.NeoBERT",
             "AutoModelForMaskedLM": "model.NeoBERTLMHead",
             "AutoModelForSequenceClassification": "model.NeoBERTForSequenceClassification"}
 
+# %% ../nbs/03_model.ipynb #44eb2637
 def modeling_files() -> list[Path]:
-    "This module and the modules it imports relatively (`layers.py`, `attention.py`): the remote code a saved folder ships."
+    """This module and the modules it imports relatively (`layers.py`, `attention.py`): the remote code a saved
+    folder ships."""
     from transformers.dynamic_module_utils import get_relative_import_files
-    main = globals().get("__file__")            # the package's model.py, or the folder's copy when loaded as remote code
-    if main is None: main = importlib.import_module("neobert.model").__file__   # defined in a notebook: the exported module
+    # the package's model.py, or the folder's copy when loaded as remote code
+    main = globals().get("__file__")
+    # defined in a notebook: the exported module
+    if main is None: main = importlib.import_module("neobert.model").__file__
     # (not an import statement: transformers would then require the package `neobert` to run the remote code)
     main = Path(main)
     return [main] + sorted(Path(f) for f in get_relative_import_files(str(main)))
 
+# %% ../nbs/03_model.ipynb #6ef47b86
 def usual_modes(folder):
-    "Give `folder` and everything in it the modes `mkdir` and `open` give under this umask (0755/0644 usually); temporary files are 0600."
+    """Give `folder` and everything in it the modes `mkdir` and `open` give under this umask (0755/0644 usually);
+    temporary files are 0600."""
     um = os.umask(0); os.umask(um)
     folder = Path(folder); folder.chmod(0o777 & ~um)
     for f in folder.rglob("*"): f.chmod((0o777 if f.is_dir() else 0o666) & ~um)
 
+# %% ../nbs/03_model.ipynb #866c3eff
 class NeoBERTPreTrainedModel(PreTrainedModel):
     "Weight init and Hugging Face plumbing shared by the NeoBERT models."
     config_class = NeoBERTConfig
@@ -135,21 +147,27 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
         asked = getattr(config, "_attn_implementation_internal", None)     # from_pretrained(attn_implementation=...)
         if asked is not None and not isinstance(asked, dict):
             config.attn_backend = attn_backend_for(asked, config.attn_backend)
-            if asked in ATTN_BACKENDS: config._attn_implementation_internal = HF_ATTN[asked]   # our own name: transformers' for its checks
-        if config.attn_backend in ("cudnn", "flash") and getattr(config, "_name_or_path", ""):    # a folder trained on a GPU, loaded here
+            # our own name: transformers' for its checks
+            if asked in ATTN_BACKENDS: config._attn_implementation_internal = HF_ATTN[asked]
+        # a folder trained on a GPU, loaded here
+        if config.attn_backend in ("cudnn", "flash") and getattr(config, "_name_or_path", ""):
             try: get_attention(config.attn_backend)
             except BackendUnavailable as e:
-                logger.warning(f"{config._name_or_path}: attn_backend {config.attn_backend!r} cannot run here ({e}); using 'sdpa' (same attention)")
+                logger.warning(f"{config._name_or_path}: attn_backend {config.attn_backend!r} cannot run here ({e}); "
+                               f"using 'sdpa' (same attention)")
                 config.attn_backend = "sdpa"
         super().__init__(config, *args, **kwargs)
         self._sync_attn_name()
 
     def _sync_attn_name(self):
-        "Make `config._attn_implementation` name our `attn_backend` (keeps e.g. `flash_attention_3` where it maps to ours)."
+        """Make `config._attn_implementation` name our `attn_backend` (keeps e.g. `flash_attention_3` where it maps
+        to ours)."""
         c = self.config
-        try: same = attn_backend_for(getattr(c, "_attn_implementation_internal", None), c.attn_backend) == c.attn_backend
+        try: same = attn_backend_for(getattr(c, "_attn_implementation_internal", None),
+                                     c.attn_backend) == c.attn_backend
         except ValueError: same = False
-        if not same or getattr(c, "_attn_implementation_internal", None) is None: c._attn_implementation_internal = HF_ATTN.get(c.attn_backend, "sdpa")
+        if not same or getattr(c, "_attn_implementation_internal",
+                               None) is None: c._attn_implementation_internal = HF_ATTN.get(c.attn_backend, "sdpa")
 
     def _init_weights(self, module):
         c = self.config
@@ -170,11 +188,13 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
         "transformers' way to switch kernels (`eager`, `sdpa`, `flash_attention_2`/`3`): sets our `attn_backend`."
         name = attn_implementation.get("", None) if isinstance(attn_implementation, dict) else attn_implementation
         self.set_attn_backend(attn_backend_for(name, self.config.attn_backend))
-        if name is not None and not str(name).removeprefix("paged|") in ATTN_BACKENDS: self.config._attn_implementation_internal = name
+        if name is not None and not str(name).removeprefix("paged|") in ATTN_BACKENDS:
+            self.config._attn_implementation_internal = name
         self._sync_attn_name()
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        "transformers' `save_pretrained`, plus `auto_map` and this code: the folder loads with `trust_remote_code=True` where neobert is not installed."
+        """transformers' `save_pretrained`, plus `auto_map` and this code: the folder loads with
+        `trust_remote_code=True` where neobert is not installed."""
         self.config.auto_map = dict(AUTO_MAP)
         super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
@@ -187,6 +207,7 @@ def packed_position_ids(cu_seqlens:torch.Tensor, shape) -> torch.Tensor:
     B, S = shape
     return doc_index(cu_seqlens, B * S)[1].view(B, S)
 
+# %% ../nbs/03_model.ipynb #d5d29330
 def _flag(value, config, name, default=False):
     "transformers' convention: a forward argument of None means the config's setting."
     return value if value is not None else getattr(config, name, default)
@@ -211,7 +232,8 @@ class NeoBERT(NeoBERTPreTrainedModel):
         output_attentions = _flag(output_attentions, self.config, "output_attentions")
         return_dict = _flag(return_dict, self.config, "return_dict", True)
         if output_attentions and self.config.attn_backend != "eager":     # transformers' convention for fused kernels
-            logger.warning_once(f"attn_backend {self.config.attn_backend!r} does not return attention weights (attentions are None); "
+            logger.warning_once(f"attn_backend {self.config.attn_backend!r} does not return attention weights "
+                                f"(attentions are None); "
                                 "load with attn_implementation='eager' to get them")
         need_w = output_attentions and self.config.attn_backend == "eager"
         x = self.encoder(input_ids) if inputs_embeds is None else inputs_embeds      # (B, S, hidden)
@@ -235,17 +257,20 @@ class NeoBERT(NeoBERTPreTrainedModel):
             if output_hidden_states: hidden += (x,)
             if output_attentions: attns += (w,)
         x = self.layer_norm(x)
-        if output_hidden_states: hidden = hidden[:-1] + (x,)      # as transformers' pre-norm models: hidden_states[-1] is last_hidden_state
+        # as transformers' pre-norm models: hidden_states[-1] is last_hidden_state
+        if output_hidden_states: hidden = hidden[:-1] + (x,)
         if not return_dict: return tuple(o for o in (x, hidden, attns) if o is not None)
         return BaseModelOutput(last_hidden_state=x, hidden_states=hidden, attentions=attns)
 
 # %% ../nbs/03_model.ipynb #e4ebf44c
 def mlm_loss(logits, labels, num_items_in_batch=None):
     "Cross-entropy over labelled tokens (labels != -100), in float32; mean, or sum / `num_items_in_batch`."
-    loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
+    loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                           reduction="sum")
     n = num_items_in_batch if num_items_in_batch is not None else (labels != -100).sum().clamp(min=1)
     return loss / n
 
+# %% ../nbs/03_model.ipynb #c39538cb
 class NeoBERTLMHead(NeoBERTPreTrainedModel):
     "NeoBERT with the masked-language-modelling decoder."
     def __init__(self, config:NeoBERTConfig):
@@ -265,9 +290,11 @@ class NeoBERTLMHead(NeoBERTPreTrainedModel):
                          output_hidden_states, output_attentions, return_dict=True)
         h = out.last_hidden_state
         if labels is not None and self.config.decoder_on_masked_only:
-            # the flat positions of the labelled tokens: finding them here waits for the device (their number sets a shape),
+            # the flat positions of the labelled tokens: finding them here waits for the device (their number sets a
+            # shape),
             # so a trainer passes `masked_positions`, computed from its host copy of the labels
-            sel = masked_positions if masked_positions is not None else (labels != -100).reshape(-1).nonzero().squeeze(-1)
+            sel = masked_positions
+            if sel is None: sel = (labels != -100).reshape(-1).nonzero().squeeze(-1)
             logits = self.decoder(h.reshape(-1, h.shape[-1])[sel])             # (n_masked, vocab)
             loss = mlm_loss(logits, labels.reshape(-1)[sel], num_items_in_batch)
         else:
@@ -306,39 +333,27 @@ class NeoBERTForSequenceClassification(NeoBERTPreTrainedModel):
             elif pt == "single_label_classification": loss = F.cross_entropy(logits.float(), labels.view(-1))
             else: loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
         if not return_dict: return tuple(o for o in (loss, logits, out.hidden_states, out.attentions) if o is not None)
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                        attentions=out.attentions)
 
 # %% ../nbs/03_model.ipynb #3264a0d3
 def register_auto_classes():
-    "Register the NeoBERT classes with AutoConfig, AutoModel, AutoModelForMaskedLM and AutoModelForSequenceClassification."
+    """Register the NeoBERT classes with AutoConfig, AutoModel, AutoModelForMaskedLM and
+    AutoModelForSequenceClassification."""
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
     AutoConfig.register("neobert", NeoBERTConfig, exist_ok=True)
-    for auto, cls in ((AutoModel, NeoBERT), (AutoModelForMaskedLM, NeoBERTLMHead), (AutoModelForSequenceClassification, NeoBERTForSequenceClassification)):
+    for auto, cls in ((AutoModel, NeoBERT), (AutoModelForMaskedLM, NeoBERTLMHead),
+                      (AutoModelForSequenceClassification, NeoBERTForSequenceClassification)):
         auto.register(NeoBERTConfig, cls, exist_ok=True)
 
 if __name__ == "neobert.model": register_auto_classes()
 
-# %% ../nbs/03_model.ipynb #e511a8d1
-CAT_IN_PLACE = {"max_pointwise_cat_inputs": 0, "max_complex_pointwise_cat_inputs": 0}    # inductor's names (older torch lacks the second)
+# %% ../nbs/03_model.ipynb #36616b5d
+_IN_COMPILE = ("CAT_IN_PLACE", "inductor_options", "compile_model")   # defined in neobert.compile (03a_compile)
 
-def inductor_options(autotune:bool=False, cat_in_place:bool=True) -> dict:
-    "torch.compile options: max-autotune's (without CUDA graphs) when `autotune`, and concatenations written in place when `cat_in_place`."
-    import torch._inductor.config as icfg
-    opts = dict(torch._inductor.list_mode_options("max-autotune-no-cudagraphs")) if autotune else {}
-    if cat_in_place: opts.update({k: v for k, v in CAT_IN_PLACE.items() if hasattr(icfg, k)})
-    return opts
-
-def compile_model(model:nn.Module, mode:str="blocks", dynamic:bool|None=None, autotune:bool=False, cat_in_place:bool=True) -> nn.Module:
-    "Compile a model in place: a NeoBERT model per block (`blocks`) or whole (`model`); any other model whole. `autotune`: inductor's max-autotune; `cat_in_place`: see above."
-    enc = getattr(model, "model", model)
-    if mode not in ("blocks", "model"): raise ValueError(f"compile mode must be 'blocks' or 'model', got {mode!r}")
-    cfg = torch._dynamo.config       # room for the train/eval graphs at a few shapes (the 28 blocks share one cache entry)
-    for k in ("recompile_limit", "cache_size_limit"):
-        if hasattr(cfg, k): setattr(cfg, k, max(getattr(cfg, k), 64))
-    kw = dict(dynamic=dynamic, options=inductor_options(autotune, cat_in_place))
-    if mode == "blocks" and hasattr(enc, "transformer_encoder"):
-        for b in enc.transformer_encoder: b.compile(**kw)
-    else:
-        cfg.capture_dynamic_output_shape_ops = True
-        model.compile(**kw)
-    return model
+def __getattr__(name):
+    """`neobert.model.compile_model` & co.: the names of `neobert.compile`, imported on first use (not at import time,
+    so that
+    this file stays remote code that needs only torch and transformers)."""
+    if name in _IN_COMPILE: return getattr(importlib.import_module("neobert.compile"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
