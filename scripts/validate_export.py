@@ -3,6 +3,6 @@ in-package model in float32 for 0/1, bool and no attention masks, the fill-mask 
 Prints a report; exits 1 if any check fails, 2 on a usage error.
 
 Usage: python scripts/validate_export.py OUT_DIR [--tol 1e-5]
-See nbs/10_export.ipynb."""
-from neobert.export import validate_cli
+See nbs/10a_validate.ipynb."""
+from neobert.validate import validate_cli
 validate_cli()

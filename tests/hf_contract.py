@@ -4,6 +4,7 @@ hidden states, attentions, batching equivalence, eager vs SDPA, gradient checkpo
 process (on our classes) and, as a script, in a fresh Python (any transformers version) on a folder's remote code:
 
     python tests/hf_contract.py FOLDER OUT.json [--tokenizer]
+    python tests/hf_contract.py FOLDER OUT.json --bare-tokenizer    # only AutoTokenizer.from_pretrained(FOLDER), no kwargs
 
 The script never imports neobert; it records whether anything did."""
 import json, sys, tempfile, traceback
@@ -170,5 +171,20 @@ def main(folder, out, tokenizer=False):
     save_file(tensors, out + ".safetensors")
     json.dump(res, open(out, "w"), default=str)
 
+def bare_tokenizer(folder, out):
+    "`AutoTokenizer.from_pretrained(folder)` with no arguments at all, as a user types it: class, seconds, ids to `out`."
+    import time
+    import transformers
+    from transformers import AutoTokenizer
+    t0 = time.perf_counter()
+    try:
+        t = AutoTokenizer.from_pretrained(folder)
+        res = {"class": type(t).__name__, "ids": t(["Paris is the capital of France."])["input_ids"][0]}
+    except Exception as e: res = {"error": f"{type(e).__name__}: {e}"}
+    res |= {"seconds": time.perf_counter() - t0, "transformers": transformers.__version__,
+            "neobert_imported": any(m == "neobert" or m.startswith("neobert.") for m in sys.modules)}
+    json.dump(res, open(out, "w"), default=str)
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], "--tokenizer" in sys.argv[3:])
+    if "--bare-tokenizer" in sys.argv[3:]: bare_tokenizer(sys.argv[1], sys.argv[2])
+    else: main(sys.argv[1], sys.argv[2], "--tokenizer" in sys.argv[3:])

@@ -199,7 +199,8 @@ def test_pickle_only_refused(tmp_path):
 def test_user_errors(work, tmp_path, case):
     "The other user mistakes raise UserError (which the scripts turn into exit 2, as above) with a message naming the problem."
     from neobert.config import UserError
-    from neobert.export import export, validate_export
+    from neobert.export import export
+    from neobert.validate import validate_export
     d, ck, out = work
     if case == "nonempty_out": call, msg = lambda: export(ck, out), "--overwrite"
     elif case == "unknown_key":

@@ -103,3 +103,28 @@ def test_remote_contract(folders, python, which, tmp_path):
     t = res["tokenizer"]
     assert "error" not in t, t
     assert t["class"].startswith("Bert") and t["ids"] == folders["tok_ids"], t
+
+def test_bare_autotokenizer(folders, python, tmp_path):
+    """`AutoTokenizer.from_pretrained(export)` with no `trust_remote_code`, in a fresh Python with stdin closed that never
+    imports neobert: a BertTokenizer(Fast) within seconds, and no remote-code prompt. transformers 4 reads
+    tokenizer_config.json's `tokenizer_class` first and never opens config.json. transformers 5 (5.24) always loads
+    config.json through AutoConfig first, and a config with `auto_map.AutoConfig` and a `model_type` transformers does
+    not know (the hub layout: `neobert`) makes AutoConfig ask the question before any tokenizer file is read; no file an
+    export can write avoids that while config.json keeps the hub's keys (see benchmarks/NOTES-lessons-b.md), so under 5
+    a prompt is an xfail (the day transformers stops asking, the checks below apply to 5 too) and users pass
+    `trust_remote_code=False`, as the model card says (tested in test_remote_contract)."""
+    out = tmp_path / "tok.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([python, str(ROOT / "tests" / "hf_contract.py"), str(folders["export"]), str(out), "--bare-tokenizer"],
+                       cwd=tmp_path, env={**env, **OFFLINE}, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["neobert_imported"] is False
+    assert res["transformers"].startswith("5." if python == sys.executable else "4."), res["transformers"]
+    prompted = "Do you wish to run the custom code" in r.stdout + r.stderr
+    if python == sys.executable and prompted:
+        pytest.xfail("transformers 5 asks about the config's remote code before reading the tokenizer files")
+    assert not prompted, r.stdout[-1000:]
+    assert "error" not in res, res
+    assert res["class"] in ("BertTokenizer", "BertTokenizerFast") and res["ids"] == folders["tok_ids"], res
+    assert res["seconds"] < 5, res["seconds"]
