@@ -16,7 +16,7 @@ from .bench_run import run_bench
 __all__ = ['PRESET_FLAGS', 'plot_lengths', 'plot_corpus', 'plot_result', 'save_result', 'traffic_summary', 'tuning_summary',
            'best_mfu', 'summary', 'cli_bench_config', 'bench_help', 'bench_cli']
 
-# %% ../nbs/11d_bench_cli.ipynb #104da285
+# %% ../nbs/11d_bench_cli.ipynb #457a8166
 def plot_lengths(ax, res:dict, sec:str, title:str):
     "Tokens/s by sequence length (log-log) of every contender of section `sec`."
     ok = [r for r in res.get(sec, []) if r.get("status") == "ok"]
@@ -28,6 +28,7 @@ def plot_lengths(ax, res:dict, sec:str, title:str):
     ax.set(xscale="log", yscale="log", xlabel="sequence length", ylabel="tokens / s", title=title)
     ax.legend(fontsize=7)
 
+# %% ../nbs/11d_bench_cli.ipynb #719477e0
 def plot_corpus(ax, res:dict):
     "Bars: real tokens/s of each contender and batching on the corpus."
     rows = [r for r in res.get("corpus", {}).get("rows", []) if r.get("status") == "ok"]
@@ -37,7 +38,7 @@ def plot_corpus(ax, res:dict):
     ax.set_xticks(range(len(rows)), labs, fontsize=7)
     ax.set(ylabel="real tokens / s", title=f"corpus: {res.get('corpus', {}).get('source', '?')}")
 
-# %% ../nbs/11d_bench_cli.ipynb #7b6193ee
+# %% ../nbs/11d_bench_cli.ipynb #b05971c2
 def plot_result(res:dict, path=None, figsize=None, dpi=80):
     "The result's panels; with `path`: saved there, without pyplot (the caller's backend untouched)."
     tuned = any(r.get("status") == "ok" for r in (res.get("tuning") or {}).get("rows", []))
@@ -54,6 +55,7 @@ def plot_result(res:dict, path=None, figsize=None, dpi=80):
     if path is not None: fig.savefig(path)
     return fig
 
+# %% ../nbs/11d_bench_cli.ipynb #53f4804b
 def save_result(res:dict, out) -> tuple[Path, Path]:
     "Write `res` to `out` (JSON) and its plot to the same name with .png."
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,11 +66,12 @@ def save_result(res:dict, out) -> tuple[Path, Path]:
                                           []).append(f"plot: {type(e).__name__}: {e}"); out.write_text(json.dumps(res, indent=1, default=str))
     return out, png
 
-# %% ../nbs/11d_bench_cli.ipynb #4c4c3096
+# %% ../nbs/11d_bench_cli.ipynb #d0e28054
 def traffic_summary(traffic:dict) -> dict:
     "KB per token and block in fused kernels, per residual stream (or why it was not counted)."
     return {k: round(v["fused_per_token"] / 1e3, 1) if isinstance(v, dict) else v for k, v in traffic.items()}
 
+# %% ../nbs/11d_bench_cli.ipynb #136c59f1
 def tuning_summary(tuning:dict) -> dict:
     """Per tuning variant: tokens/s, MFU, peak memory, GPU-busy fraction and profiled ms per step by kind of work (or
     its status)."""
@@ -80,13 +83,14 @@ def tuning_summary(tuning:dict) -> dict:
                     ms_per_step={k: round(x, 1) for k, x in pr.get("categories_ms", {}).items()})
     return {r.get("tune"): one(r) for r in tuning.get("rows", [])}
 
-# %% ../nbs/11d_bench_cli.ipynb #c9f52a79
+# %% ../nbs/11d_bench_cli.ipynb #e790cdfa
 def best_mfu(rows:list, model:str, variant:str):
     "The row of `model`/`variant` with the highest MFU (other attention backends left out)."
     return max((r for r in rows if r.get("status") == "ok" and r["model"] == model and r["variant"] == variant
                 and r.get("part") != "backends"),
                key=lambda r: r.get("mfu") or 0, default=None)
 
+# %% ../nbs/11d_bench_cli.ipynb #ec827101
 def summary(res:dict) -> dict:
     "The headline figures of a result."
     mem, ok = res.get("memory", {}), lambda rows: [r for r in rows if r.get("status") == "ok"]
@@ -114,7 +118,7 @@ def summary(res:dict) -> dict:
     if res.get("traffic"): s["traffic_fused_kb_per_token_and_block"] = traffic_summary(res["traffic"])
     return s
 
-# %% ../nbs/11d_bench_cli.ipynb #dc94f62c
+# %% ../nbs/11d_bench_cli.ipynb #543981fa
 PRESET_FLAGS = ("--tiny", "--quick", "--gpu")
 
 def cli_bench_config(argv:list) -> Config:
@@ -131,7 +135,7 @@ def cli_bench_config(argv:list) -> Config:
         path = "gpu" if dev != "cpu" and torch.cuda.is_available() else "quick"
     return bench_config(path, rest)
 
-# %% ../nbs/11d_bench_cli.ipynb #392eda33
+# %% ../nbs/11d_bench_cli.ipynb #3f0ed6d1
 def bench_help() -> str:
     "What `scripts/bench.py --help` prints: usage and every config key."
     return ("usage: bench.py [--tiny | --quick | --gpu | --config FILE] [--out FILE] [--section.key VALUE ...]\n\n"
@@ -139,6 +143,7 @@ def bench_help() -> str:
             "Presets: configs/bench/{tiny,quick,gpu}.yaml (default: gpu on CUDA, else quick).\n\nconfig keys:"
                 + config_help(BENCH_SECTIONS))
 
+# %% ../nbs/11d_bench_cli.ipynb #77c8987c
 def bench_cli(argv=None):
     """Benchmark NeoBERT against ModernBERT and BERT at matched size; write JSON + PNG. Bad input: exit code 2, no
     traceback."""

@@ -17,7 +17,7 @@ __all__ = ['CHECK_PARTS', 'CHECK_SECTIONS', 'ENV_PACKAGES', 'CheckConfig', 'chec
            'train_at_1024', 'best_mfu_at_1024', 'bench_summary', 'trainer_runs_summary', 'summarize', 'trainer_part',
            'gpu_check', 'gpu_check_cli']
 
-# %% ../nbs/11e_gpu_check.ipynb #2931e468
+# %% ../nbs/11e_gpu_check.ipynb #1b59dc4f
 CHECK_PARTS = ("bench", "trainer", "notebooks")
 
 @dataclass
@@ -55,11 +55,12 @@ class CheckConfig:
 
 CHECK_SECTIONS = {"check": CheckConfig}
 
+# %% ../nbs/11e_gpu_check.ipynb #5816808e
 def check_config(path="configs/bench/gpu_check.yaml", overrides=None) -> Config:
     "The GPU check's config from its YAML file and `--check.key value` overrides."
     return load_config(path, overrides, sections=CHECK_SECTIONS)
 
-# %% ../nbs/11e_gpu_check.ipynb #8472496a
+# %% ../nbs/11e_gpu_check.ipynb #77ac4aad
 ENV_PACKAGES = ("torch", "transformers", "accelerate", "numpy", "matplotlib", "pyyaml", "safetensors", "tqdm", "pytest",
                 "sentence-transformers", "fastcore", "flash-attn", "datasets", "mteb", "wandb", "gensim", "nbdev",
                     "execnb")
@@ -73,6 +74,7 @@ def package_versions(names=ENV_PACKAGES) -> dict:
         except md.PackageNotFoundError: out[p] = None
     return out
 
+# %% ../nbs/11e_gpu_check.ipynb #d471e5f7
 def package_imports() -> dict:
     """{module: 'ok' or the error} for every module of neobert (none may need datasets/mteb/wandb/gensim/nbdev at
     import)."""
@@ -83,7 +85,7 @@ def package_imports() -> dict:
         except Exception as e: mods[m] = f"{type(e).__name__}: {e}"
     return mods
 
-# %% ../nbs/11e_gpu_check.ipynb #023a57c6
+# %% ../nbs/11e_gpu_check.ipynb #23603f5d
 def cuda_info() -> dict:
     "The GPU and its attention kernels (varlen, cuDNN, flash-attn 3), or that there is none."
     import torch
@@ -102,6 +104,7 @@ def cuda_info() -> dict:
     except Exception as e: out["flash_attn_3"] = f"not importable: {type(e).__name__}"
     return out
 
+# %% ../nbs/11e_gpu_check.ipynb #2ac703d0
 def env_report() -> dict:
     "Python, package versions, fastcore's path, the GPU, nvidia-smi and the package's imports."
     out = {"python": sys.version.split()[0], "executable": sys.executable, **package_versions()}
@@ -131,7 +134,7 @@ class Check:
         print(line, flush=True)
         with open(self.log, "a") as f: f.write(line + "\n")
 
-# %% ../nbs/11e_gpu_check.ipynb #d1d3b710
+# %% ../nbs/11e_gpu_check.ipynb #43ddfbb1
 def run_command(argv:list, limit:float, log:Path) -> int:
     "Run `argv` with its output appended to `log`; at `limit` seconds its process group is stopped (124, as `timeout`)."
     with open(log, "a") as f:
@@ -143,6 +146,7 @@ def run_command(argv:list, limit:float, log:Path) -> int:
                 except (subprocess.TimeoutExpired, ProcessLookupError): continue
             return 137
 
+# %% ../nbs/11e_gpu_check.ipynb #489bc49e
 def part(ck:Check, name:str, limit:float, argv:list) -> int:
     "Run part `name` (a command) under min(`limit`, what is left); record 'rc:seconds' in `ck.status`."
     limit = min(limit, ck.left())
@@ -154,7 +158,7 @@ def part(ck:Check, name:str, limit:float, argv:list) -> int:
     ck.status[name] = f"{rc}:{dt:.0f}"
     return rc
 
-# %% ../nbs/11e_gpu_check.ipynb #86459070
+# %% ../nbs/11e_gpu_check.ipynb #8ff40b0a
 def bench_argv(ck:Check, has_cuda:bool, limit:float) -> list:
     "The bench part's command: the GPU preset within `limit` (tuning budget as configured), or the tiny one on the CPU."
     out = ["--bench.out", ck.out / "bench.json"]
@@ -163,22 +167,25 @@ def bench_argv(ck:Check, has_cuda:bool, limit:float) -> list:
     return [sys.executable, "scripts/bench.py", "--config", ck.c.bench_config, *out, "--bench.budget_s",
             round(limit - 40), *tune]
 
+# %% ../nbs/11e_gpu_check.ipynb #96302899
 def bench_limit(ck:Check) -> float:
     "What the bench may take: what is left less the reserve of the later parts, at most `bench_max_s`."
     n_runs = len(ck.c.runs) if "trainer" in ck.c.parts else 0
     reserve = ck.c.reserve_s if ck.c.reserve_s is not None else 60 * n_runs + 70
     return min(ck.left() - reserve, ck.c.bench_max_s)
 
-# %% ../nbs/11e_gpu_check.ipynb #aa009d40
+# %% ../nbs/11e_gpu_check.ipynb #16c103d2
 def best_backend(out:Path) -> str:
     "The bench's compiled backend from `out/bench.json` (sdpa when there is none)."
     try: return (json.loads((out / "bench.json").read_text()).get("settings") or {}).get("compiled_backend") or "sdpa"
     except Exception: return "sdpa"
 
+# %% ../nbs/11e_gpu_check.ipynb #57cd4d8d
 def as_args(overrides:dict) -> list[str]:
     "{dotted key: value} as `--key value` arguments (booleans as true/false)."
     return [a for k, v in overrides.items() for a in (f"--{k}", str(v).lower() if isinstance(v, bool) else str(v))]
 
+# %% ../nbs/11e_gpu_check.ipynb #e2473737
 def trainer_argv(ck:Check, label:str, best:str) -> tuple[list, str]:
     "(the command of trainer run `label`, its attention backend)."
     ov = {**ck.c.trainer_common, **ck.c.trainer_runs[label], "trainer.output_dir": ck.c.trainer_dir}
@@ -186,9 +193,10 @@ def trainer_argv(ck:Check, label:str, best:str) -> tuple[list, str]:
     return [sys.executable, "scripts/pretrain.py", "--config", ck.c.trainer_config,
             *as_args(ov)], str(ov.get("model.attn_backend", "?"))
 
-# %% ../nbs/11e_gpu_check.ipynb #b1e6a50a
+# %% ../nbs/11e_gpu_check.ipynb #38b36210
 def _med(xs): return sorted(xs)[len(xs) // 2] if xs else None
 
+# %% ../nbs/11e_gpu_check.ipynb #bccecd0f
 def trainer_profile(run:Path):
     "The profiled step's figures of a trainer run (or why they are missing)."
     try:
@@ -197,6 +205,7 @@ def trainer_profile(run:Path):
                     categories_ms={k: round(v, 1) for k, v in p["categories_ms"].items()}, top=p["top"][:15])
     except Exception as e: return f"missing: {e}"
 
+# %% ../nbs/11e_gpu_check.ipynb #d4d24f2e
 def trainer_result(run:Path, label:str, backend:str, config:str) -> dict:
     "Steady tokens/s, MFU and attended length of a trainer run, its windows, summary and profile."
     rows = []
@@ -215,12 +224,13 @@ def trainer_result(run:Path, label:str, backend:str, config:str) -> dict:
     t["profile"] = trainer_profile(run)
     return t
 
-# %% ../nbs/11e_gpu_check.ipynb #f0bfbf47
+# %% ../nbs/11e_gpu_check.ipynb #27e83259
 def load_part(out:Path, name:str) -> dict:
     "A part's JSON, or what says why it is missing."
     try: return json.loads((out / name).read_text())
     except Exception as e: return {"missing": f"{name}: {type(e).__name__}: {e}"}
 
+# %% ../nbs/11e_gpu_check.ipynb #59c1745a
 def part_statuses(status:dict) -> dict:
     "{part: status and seconds} from 'rc:seconds' entries."
     out = {}
@@ -231,7 +241,7 @@ def part_statuses(status:dict) -> dict:
         out[name] = dict(status=st, seconds=int(float(dt)))
     return out
 
-# %% ../nbs/11e_gpu_check.ipynb #c04837bc
+# %% ../nbs/11e_gpu_check.ipynb #e0e77a58
 def train_at_1024(bench:dict) -> dict:
     "Tokens/s, MFU, peak memory and backend at 1,024 tokens of our compiled and eager model and the peers."
     tr = [r for r in bench.get("train", []) if r.get("status") == "ok" and r.get("part") != "backends"]
@@ -242,6 +252,7 @@ def train_at_1024(bench:dict) -> dict:
     return {f"{m}/{v}": row(pick(m, v)) for m, v in (("neobert", "compiled"), ("neobert", "eager"),
                                                      ("modernbert", "eager"), ("bert", "eager"))}
 
+# %% ../nbs/11e_gpu_check.ipynb #30b66abe
 def best_mfu_at_1024(s:dict, tune:dict, runs:list) -> dict:
     "The best MFU at 1,024 tokens over the bench's compiled contender, every tuning variant and the trainer runs."
     cands = [("bench " + str(s["compiled_variant"]), (s["train_at_1024"].get("neobert/compiled") or {}).get("mfu"))]
@@ -251,7 +262,7 @@ def best_mfu_at_1024(s:dict, tune:dict, runs:list) -> dict:
     best = max([c for c in cands if c[1]], key=lambda c: c[1], default=(None, None))
     return dict(variant=best[0], mfu=best[1])
 
-# %% ../nbs/11e_gpu_check.ipynb #f137859e
+# %% ../nbs/11e_gpu_check.ipynb #6ab6bca0
 def bench_summary(bench:dict, runs:list) -> dict:
     "The bench's headline figures (a partial bench.json still has what it measured)."
     s = dict(bench_partial=bool(bench.get("partial")), train_at_1024=train_at_1024(bench),
@@ -270,7 +281,7 @@ def bench_summary(bench:dict, runs:list) -> dict:
     s.update(corpus_source=bench.get("corpus", {}).get("source"), bench_errors=bench.get("errors", []))
     return s
 
-# %% ../nbs/11e_gpu_check.ipynb #8a01969b
+# %% ../nbs/11e_gpu_check.ipynb #fb0ae828
 def trainer_runs_summary(runs:list) -> dict:
     "{run: steady tokens/s, MFU, attended length and the profiled step's figures}."
     prof = lambda r: ({k: r["profile"].get(k) for k in ("wall_ms_per_step", "busy_fraction", "categories_ms")}
@@ -278,6 +289,7 @@ def trainer_runs_summary(runs:list) -> dict:
     return {r.get("run"): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu"),
                                attended_length=r.get("attended_length"), profile_ms=prof(r)) for r in runs}
 
+# %% ../nbs/11e_gpu_check.ipynb #0a3b7616
 def summarize(out:Path, status:dict, elapsed:float) -> dict:
     "summary.json: the card, versions, which parts passed, the bench's and the trainer runs' headline figures."
     env, nbs, bench, trainer = (load_part(out, n) for n in ("env.json", "notebooks.json", "bench.json", "trainer.json"))
@@ -298,7 +310,7 @@ def summarize(out:Path, status:dict, elapsed:float) -> dict:
     (out / "summary.json").write_text(json.dumps(s, indent=1))
     return s
 
-# %% ../nbs/11e_gpu_check.ipynb #f3d5fa06
+# %% ../nbs/11e_gpu_check.ipynb #5d410e7c
 def trainer_part(ck:Check, has_cuda:bool):
     "Each trainer run in turn, its result appended to trainer.json (skipped without CUDA or the carried data)."
     data = Path(ck.c.data_dir)
@@ -317,7 +329,7 @@ def trainer_part(ck:Check, has_cuda:bool):
         (ck.out / "trainer.json").write_text(json.dumps(res, indent=1))
     shutil.rmtree(ck.c.trainer_dir, ignore_errors=True)
 
-# %% ../nbs/11e_gpu_check.ipynb #4c172cdb
+# %% ../nbs/11e_gpu_check.ipynb #d015202b
 def gpu_check(cfg:Config, out, dry_run:bool=False) -> dict:
     """Run the GPU check of `cfg` into folder `out` (with `dry_run`: only list the parts' commands). Returns the
     summary (or plan)."""
