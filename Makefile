@@ -19,7 +19,7 @@ help:
 	@echo "make lab       JupyterLab on nbs/ with this venv as its kernel"
 	@echo "make docs      process notebooks for docs; render with Quarto where installed"
 	@echo "make gpu-data  token shards + tokenizer folder for scripts/gpu_check.sh's trainer part (.gpu_data/)"
-	@echo "make gpu-check OUT=dir   the GPU check (on a CUDA machine)"
+	@echo "make gpu-check OUT=dir [ARGS=\"--dry-run --check.key value\"]   the GPU check (on a CUDA machine; configs/bench/gpu_check.yaml)"
 
 # Idempotent: re-runs only when pyproject.toml changes or the venv is missing.
 install: $(VENV)/.installed
@@ -64,7 +64,7 @@ docs: install
 	@if command -v quarto >/dev/null; then $(BIN)/nbdev-docs; else echo "Quarto not installed: see README (Documentation) to render the site"; fi
 
 gpu-check:
-	bash scripts/gpu_check.sh $(OUT)
+	bash scripts/gpu_check.sh $(OUT) $(ARGS)
 
 # what the GPU check's trainer part reads on a machine without datasets/gensim: token shards of the embedded corpus and
 # the tokenizer as a folder (about 3 MB, git-ignored; carry .gpu_data to the GPU machine)

@@ -1,5 +1,5 @@
-"scripts/bench.py writes a complete, self-consistent JSON + plot; it runs where the GPU machine's missing packages are absent; the notebook-cell runner and the GPU check script behave."
-import json, math, statistics, subprocess, textwrap
+"scripts/bench.py writes a complete, self-consistent JSON + plot; it runs where the GPU machine's missing packages are absent; its presets are strict configs; the notebook-cell runner and the GPU check behave."
+import json, math, os, statistics, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 from conftest import ROOT, run_script
@@ -28,7 +28,7 @@ def geomean(xs): return math.exp(sum(math.log(x) for x in xs) / len(xs))
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "tiny.json"
-    r = run_script("scripts/bench.py", "--tiny", "--device", "cpu", "--out", out, timeout=300)
+    r = run_script("scripts/bench.py", "--tiny", "--bench.device", "cpu", "--out", out, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(out.read_text()), out, r
 
@@ -101,7 +101,7 @@ def test_bare_machine(tmp_path):
     "As on the GPU machine: no datasets/gensim/mteb/wandb/nbdev. The corpus falls back to synthetic documents and says so."
     (tmp_path / "site").mkdir(); (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER)
     out = tmp_path / "b.json"
-    r = run_script("scripts/bench.py", "--tiny", "--device", "cpu", "--peers", "bert", "--out", out, timeout=300,
+    r = run_script("scripts/bench.py", "--tiny", "--bench.device", "cpu", "--bench.peers", "bert", "--out", out, timeout=300,
                    env={"PYTHONPATH": f"{tmp_path / 'site'}:{ROOT}"})
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(out.read_text())
@@ -111,8 +111,22 @@ def test_bare_machine(tmp_path):
     assert "modernbert" not in res["models"]
 
 def test_bad_arguments():
-    r = run_script("scripts/bench.py", "--peers", "roberta", "--tiny", timeout=120)
+    r = run_script("scripts/bench.py", "--bench.peers", "roberta", "--tiny", timeout=120)
     assert r.returncode == 2 and "unknown peer 'roberta'" in r.stderr and "Traceback" not in r.stderr
+    r = run_script("scripts/bench.py", "--tiny", "--bench.steps_", "3", timeout=120)       # strict keys, with a suggestion
+    assert r.returncode == 2 and "unknown config key 'bench.steps_'" in r.stderr and "bench.steps" in r.stderr
+
+def test_presets_and_help(tiny):
+    "The presets are configs/bench/*.yaml read strictly by neobert.config; --help lists every key; the result keeps its config."
+    res, _, _ = tiny
+    assert res["preset"] == "tiny" and res["settings"]["config"]["model"]["hidden_size"] == 64
+    assert res["settings"]["config"]["bench"]["device"] == "cpu"
+    r = run_script("scripts/bench.py", "--help", timeout=120)
+    assert r.returncode == 0 and "--bench.budget_s FLOAT" in r.stdout and "--corpus.source STR" in r.stdout and "--tune.seq_len" in r.stdout
+    import yaml
+    for name in ("tiny", "quick", "gpu"):
+        d = yaml.safe_load((ROOT / "configs" / "bench" / f"{name}.yaml").read_text())
+        assert d["bench"]["preset"] == name and set(d) <= {"model", "bench", "corpus", "tune"}
 
 NB = {"cells": [
     {"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None},
@@ -143,5 +157,37 @@ def test_run_nb_cells(tmp_path):
 def test_gpu_check_script():
     sh = ROOT / "scripts" / "gpu_check.sh"
     assert subprocess.run(["bash", "-n", str(sh)]).returncode == 0
+    assert len(sh.read_text().splitlines()) <= 40          # a launcher: the check itself is neobert.gpu_check
     r = subprocess.run(["bash", str(sh)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "usage" in r.stderr
+
+def test_gpu_check_dry_run(tmp_path):
+    "The launcher's dry run lists the bench (tiny on a CPU), each trainer run of configs/bench/gpu_check.yaml with its overrides, the notebooks."
+    data = tmp_path / "data"
+    for f in ("shards/meta.json", "tokenizer/tokenizer.json"): (data / f).parent.mkdir(parents=True, exist_ok=True); (data / f).write_text("{}")
+    r = subprocess.run(["bash", "scripts/gpu_check.sh", str(tmp_path / "out"), "--dry-run", "--check.trainer_force", "true",
+                        "--check.data_dir", str(data), "--check.runs", "concat/best,packed/best"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHON": sys.executable})
+    assert r.returncode == 0, r.stderr[-3000:]
+    plan = json.loads(r.stdout)
+    assert [p["part"] for p in plan["parts"]] == ["bench", "trainer_concat_best", "trainer_packed_best", "notebooks"]
+    bench, concat, packed = plan["parts"][:3]
+    assert bench["argv"][1:3] == ["scripts/bench.py", "--tiny"] or bench["argv"][1:3] == ["scripts/bench.py", "--config"]
+    for run in (concat, packed):
+        a = run["argv"]
+        assert a[1:4] == ["scripts/pretrain.py", "--config", "configs/pretrain_neobert_fast.yaml"] and run["limit_s"] <= 80
+        kv = dict(zip(a[4::2], a[5::2]))
+        assert kv["--trainer.max_steps"] == "10" and kv["--trainer.tokens_per_step"] == "262144" and kv["--model.attn_backend"] == "sdpa"
+        assert kv["--data.pretokenized_dir"] == ".gpu_data/shards" and kv["--model.residual_in_fp32"] == "true"
+    assert dict(zip(packed["argv"][4::2], packed["argv"][5::2]))["--data.batching"] == "packed"
+    assert not (tmp_path / "out" / "summary.json").exists()           # a dry run runs nothing
+
+def test_gpu_check_env_and_summary(tmp_path):
+    "On a CPU with no parts asked for: env.json (every neobert module imports) and a summary that says what did not run."
+    r = subprocess.run(["bash", "scripts/gpu_check.sh", str(tmp_path), "--check.parts", "[]"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300, env={**os.environ, "PYTHON": sys.executable})
+    assert r.returncode == 0, r.stderr[-3000:]
+    env, s = (json.loads((tmp_path / n).read_text()) for n in ("env.json", "summary.json"))
+    assert env["neobert_imports"]["gpu_check"] == "ok" and s["neobert_imports_failing"] == {}
+    assert s["parts"] == {} and "bench.json" in s["bench"] and "trainer.json" in s["trainer"]["missing"]
+    assert (tmp_path / "log.txt").read_text().count("[gpu_check") >= 2
