@@ -110,7 +110,7 @@ def test_bare_autotokenizer(folders, python, tmp_path):
     tokenizer_config.json's `tokenizer_class` first and never opens config.json. transformers 5 (5.24) always loads
     config.json through AutoConfig first, and a config with `auto_map.AutoConfig` and a `model_type` transformers does
     not know (the hub layout: `neobert`) makes AutoConfig ask the question before any tokenizer file is read; no file an
-    export can write avoids that while config.json keeps the hub's keys (see benchmarks/NOTES-lessons-b.md), so under 5
+    export can write avoids that while config.json keeps the hub's keys (see benchmarks/NOTES.md), so under 5
     a prompt is an xfail (the day transformers stops asking, the checks below apply to 5 too) and users pass
     `trust_remote_code=False`, as the model card says (tested in test_remote_contract)."""
     out = tmp_path / "tok.json"
