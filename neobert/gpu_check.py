@@ -362,6 +362,8 @@ def gpu_check_cli(argv=None):
               + config_help(CHECK_SECTIONS), file=sys.stderr if not argv else sys.stdout)
         return sys.exit(2) if not argv else None
     out, rest = argv[0], [a for a in argv[1:] if a != "--dry-run"]
+    if out.startswith("-"):
+        print(f"error: the first argument is the output folder OUT_DIR, not an option ({out})", file=sys.stderr); sys.exit(2)
     try:
         path, rest = split_config_arg(rest)
         cfg = check_config(path or "configs/bench/gpu_check.yaml", rest)

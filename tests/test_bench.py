@@ -181,6 +181,11 @@ def test_gpu_check_dry_run(tmp_path):
         assert kv["--data.pretokenized_dir"] == ".gpu_data/shards" and kv["--model.residual_in_fp32"] == "true"
     assert dict(zip(packed["argv"][4::2], packed["argv"][5::2]))["--data.batching"] == "packed"
     assert not (tmp_path / "out" / "summary.json").exists()           # a dry run runs nothing
+    # an option where the output folder belongs is refused, not taken as a folder named "--dry-run"
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--dry-run"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert bad.returncode == 2 and "OUT_DIR" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    assert not (tmp_path / "--dry-run").exists()
 
 def test_gpu_check_env_and_summary(tmp_path):
     "On a CPU with no parts asked for: env.json (every neobert module imports) and a summary that says what did not run."
