@@ -24,8 +24,10 @@ __all__ = ['QUERY_COLS', 'POSITIVE_COLS', 'NEGATIVE_COLS', 'DATASET_KEYS', 'cont
            'contrastive_cli']
 
 # %% ../nbs/09_contrastive.ipynb #f1d95f39
-def contrastive_logits(q:torch.Tensor, d:torch.Tensor, temperature:float=0.07, mask:torch.Tensor|None=None) -> torch.Tensor:
-    "Similarities (B, N) of normalised queries `q` (B, H) and documents `d` (N, H) over `temperature`; `mask` True -> excluded."
+def contrastive_logits(q:torch.Tensor, d:torch.Tensor, temperature:float=0.07, mask:torch.Tensor
+                       |None=None) -> torch.Tensor:
+    """Similarities (B, N) of normalised queries `q` (B, H) and documents `d` (N, H) over `temperature`; `mask` True
+    -> excluded."""
     logits = (q.float() @ d.float().T) / temperature
     if mask is not None: logits = logits.masked_fill(mask, float("-inf"))
     return logits
@@ -68,7 +70,8 @@ class MixtureSampler:
 
     def __next__(self) -> tuple[int, list[int]]:
         k = int(self.rng.choice(len(self.sizes), p=self.probs))
-        g = min(self.batch_size * self.world, self.sizes[k])           # the global batch (a small dataset gives what it has)
+        # the global batch (a small dataset gives what it has)
+        g = min(self.batch_size * self.world, self.sizes[k])
         if self.pos[k] + g > self.sizes[k]: self.pos[k], self.epoch[k] = 0, self.epoch[k] + 1
         rows = self._perm(k)[self.pos[k]:self.pos[k] + g]
         self.pos[k] += g
@@ -76,11 +79,13 @@ class MixtureSampler:
         return k, [int(r) for r in rows[self.rank * per:(self.rank + 1) * per]]
 
     def state_dict(self) -> dict:
-        return dict(rng=self.rng.bit_generator.state, pos=list(self.pos), epoch=list(self.epoch), sizes=list(self.sizes))
+        return dict(rng=self.rng.bit_generator.state, pos=list(self.pos), epoch=list(self.epoch),
+                    sizes=list(self.sizes))
 
     def load_state_dict(self, st:dict):
         if st["sizes"] != self.sizes:
-            raise UserError(f"the training data changed since the checkpoint (dataset sizes {st['sizes']} then, {self.sizes} now)")
+            raise UserError(f"the training data changed since the checkpoint (dataset sizes {st['sizes']} then, "
+                            f"{self.sizes} now)")
         self.rng.bit_generator.state = st["rng"]; self.pos, self.epoch = list(st["pos"]), list(st["epoch"])
 
 # %% ../nbs/09_contrastive.ipynb #9c775b63
@@ -91,14 +96,16 @@ DATASET_KEYS = ["name", "path", "config", "split", "columns", "instruction", "ma
 
 class PairData:
     "One training dataset: queries, positives, per-row hard negatives, the query instruction and a display name."
-    def __init__(self, name:str, queries:list[str], positives:list[str], negatives:list[list[str]], instruction:str|None=None):
+    def __init__(self, name:str, queries:list[str], positives:list[str], negatives:list[list[str]], instruction:str
+                 |None=None):
         self.name, self.queries, self.positives, self.negatives, self.instruction = name, queries, positives, negatives, instruction
     def __len__(self): return len(self.queries)
     def __repr__(self): return f"PairData({self.name!r}, {len(self)} rows, {sum(map(len, self.negatives))} hard negatives)"
     def split(self, n:int, seed:int=0) -> tuple["PairData", "PairData"]:
         "(train, held-out) with `n` rows held out at random."
         idx = np.random.default_rng(seed).permutation(len(self))
-        take = lambda ix: PairData(self.name, [self.queries[i] for i in ix], [self.positives[i] for i in ix], [self.negatives[i] for i in ix], self.instruction)
+        take = lambda ix: PairData(self.name, [self.queries[i] for i in ix], [self.positives[i] for i in ix],
+                                   [self.negatives[i] for i in ix], self.instruction)
         return take(sorted(idx[n:])), take(sorted(idx[:n]))
 
 def _pick(cols:dict, want, candidates, where, required=True):
@@ -109,11 +116,14 @@ def _pick(cols:dict, want, candidates, where, required=True):
         return names
     for c in candidates:
         if c in cols: return [c]
-    if required: raise UserError(f"{where}: none of the columns {list(candidates)} found (columns: {', '.join(cols)}); name them with 'columns'")
+    if required: raise UserError(f"{where}: none of the columns {list(candidates)} found (columns: "
+                                 f"{', '.join(cols)}); name them with 'columns'")
     return []
 
-def pairs_from_columns(cols:dict, where:str, columns:dict|None=None, row_name=lambda i: f"row {i + 1}") -> tuple[list, list, list]:
-    "(queries, positives, negatives) from columnar data `cols` ({name: list}), columns picked by `columns` or by common names."
+def pairs_from_columns(cols:dict, where:str, columns:dict|None=None,
+                       row_name=lambda i: f"row {i + 1}") -> tuple[list, list, list]:
+    """(queries, positives, negatives) from columnar data `cols` ({name: list}), columns picked by `columns` or by
+    common names."""
     columns = columns or {}
     bad = set(columns) - {"query", "positive", "negatives"}
     if bad: raise UserError(f"{where}: unknown 'columns' key(s) {sorted(bad)}; use query, positive, negatives")
@@ -123,9 +133,12 @@ def pairs_from_columns(cols:dict, where:str, columns:dict|None=None, row_name=la
     if not nc and "negatives" not in columns: nc = sorted(c for c in cols if c.startswith("negative_"))
     qs, ps, ns = [], [], []
     for i, (q, p) in enumerate(zip(cols[qc], cols[pc])):
-        if isinstance(p, list) and p and all(isinstance(x, str) for x in p): p = p[0]     # a list of positives: take the first
+        # a list of positives: take the first
+        if isinstance(p, list) and p and all(isinstance(x, str) for x in p): p = p[0]
         for v, c in ((q, qc), (p, pc)):
-            if not isinstance(v, str) or not v.strip(): raise UserError(f"{where}, {row_name(i)}: '{c}' must be a non-empty string, got {v!r}")
+            if not isinstance(v,
+                              str) or not v.strip(): raise UserError(f"{where}, {row_name(i)}: '{c}' must be a "
+                                                                     f"non-empty string, got {v!r}")
         negs = []
         for c in nc:
             v = cols[c][i]
@@ -141,13 +154,19 @@ def load_pairs(spec, base_dir=".", default_instruction:str|None=None) -> PairDat
     "A `PairData` from a dataset entry of the config (path, hub name, or mapping; see above)."
     if isinstance(spec, str):
         p = Path(base_dir) / spec
-        spec = {"path": spec} if spec.endswith((".jsonl", ".json")) or p.is_file() else {"name": spec}   # a folder goes to datasets.load_dataset
-    if not isinstance(spec, dict): raise UserError(f"contrastive.datasets: an entry must be a path, a hub name or a mapping, got {spec!r}")
+        # a folder goes to datasets.load_dataset
+        spec = {"path": spec} if spec.endswith((".jsonl", ".json")) or p.is_file() else {"name": spec}
+    if not isinstance(spec,
+                      dict): raise UserError(f"contrastive.datasets: an entry must be a path, a hub name or a "
+                                             f"mapping, got {spec!r}")
     for k in spec:
         if k not in DATASET_KEYS:
             m = difflib.get_close_matches(k, DATASET_KEYS, n=1)
-            raise UserError(f"contrastive.datasets: unknown key '{k}'" + (f" (did you mean '{m[0]}'?)" if m else f"; allowed: {', '.join(DATASET_KEYS)}"))
-    if bool(spec.get("path")) == bool(spec.get("name")): raise UserError(f"contrastive.datasets: give exactly one of 'path' (local jsonl) or 'name' (hub dataset), got {spec!r}")
+            raise UserError(f"contrastive.datasets: unknown key '{k}'"
+                            + (f" (did you mean '{m[0]}'?)" if m else f"; allowed: {', '.join(DATASET_KEYS)}"))
+    if bool(spec.get("path")) == bool(spec.get("name")): raise UserError(f"contrastive.datasets: give exactly one of "
+                                                                         f"'path' (local jsonl) or 'name' (hub "
+                                                                         f"dataset), got {spec!r}")
     if spec.get("path"):
         path = (Path(base_dir) / spec["path"]).expanduser()
         if not path.is_file(): raise UserError(f"contrastive.datasets: file not found: {path}")
@@ -167,7 +186,8 @@ def load_pairs(spec, base_dir=".", default_instruction:str|None=None) -> PairDat
         import datasets
         try: ds = datasets.load_dataset(spec["name"], spec.get("config"), split=spec.get("split", "train"))
         except Exception as e:
-            raise UserError(f"contrastive.datasets: cannot load hub dataset '{spec['name']}' ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''})") from None
+            raise UserError(f"contrastive.datasets: cannot load hub dataset '{spec['name']}' ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:300] if str(e) else ''})") from None
         if spec.get("max_rows"): ds = ds.select(range(min(int(spec["max_rows"]), len(ds))))
         qs, ps, ns = pairs_from_columns(ds.to_dict(), f"dataset {spec['name']}", spec.get("columns"))
         name = spec.get("label") or spec["name"].rstrip("/").split("/")[-1]
@@ -175,7 +195,8 @@ def load_pairs(spec, base_dir=".", default_instruction:str|None=None) -> PairDat
     return PairData(name, qs, ps, ns, spec.get("instruction", default_instruction))
 
 # %% ../nbs/09_contrastive.ipynb #7cb490ef
-def make_batch(data:PairData, rows:list[int], hard_negatives:int=1, sep:str="[SEP]", template:str="{instruction} {sep} {text}") -> dict:
+def make_batch(data:PairData, rows:list[int], hard_negatives:int=1, sep:str="[SEP]",
+               template:str="{instruction} {sep} {text}") -> dict:
     "Texts of one step: instructed queries, documents (positives then hard negatives) and the false-negative mask."
     queries = with_instruction([data.queries[i] for i in rows], data.instruction, sep, template)
     pos = [data.positives[i] for i in rows]
@@ -186,7 +207,8 @@ def make_batch(data:PairData, rows:list[int], hard_negatives:int=1, sep:str="[SE
 def embed(model, tokenizer, texts:list[str], max_length:int=512, pooling:str="mean") -> torch.Tensor:
     "Normalised pooled embeddings (N, H) of `texts`, with gradients, on the model's device."
     dev = next(model.parameters()).device
-    b = tokenizer(texts, padding=True, truncation=True, max_length=max_length, pad_to_multiple_of=8, return_tensors="pt")
+    b = tokenizer(texts, padding=True, truncation=True, max_length=max_length, pad_to_multiple_of=8,
+                  return_tensors="pt")
     mask = b["attention_mask"].to(dev)
     h = model(input_ids=b["input_ids"].to(dev), attention_mask=mask).last_hidden_state
     return F.normalize(pool(h, mask, pooling), dim=-1)
@@ -203,7 +225,8 @@ def _set_state(st, dev):
 
 def contrastive_backward(model, tokenizer, batch:dict, temperature:float=0.07, max_length:int=512, pooling:str="mean",
                          chunk_size:int|None=None, accelerator=None, loss_scale:float=1.0) -> tuple[float, float]:
-    "Forward and backward of one contrastive step (gradient-cached in chunks of `chunk_size` when given). Returns (loss, top-1 accuracy)."
+    """Forward and backward of one contrastive step (gradient-cached in chunks of `chunk_size` when given). Returns
+    (loss, top-1 accuracy)."""
     backward = accelerator.backward if accelerator is not None else (lambda l: l.backward())
     autocast = accelerator.autocast if accelerator is not None else contextlib.nullcontext
     mask = batch["mask"].to(next(model.parameters()).device)
@@ -242,23 +265,37 @@ def contrastive_backward(model, tokenizer, batch:dict, temperature:float=0.07, m
 # %% ../nbs/09_contrastive.ipynb #8967856d
 @section("contrastive")
 class ContrastiveConfig:
-    "Contrastive fine-tuning (the optimizer, schedule, steps, batch size, checkpoints and logging come from optimizer/scheduler/trainer)."
-    datasets: list = cfg_field([], "Training datasets: local jsonl paths (query, positive[, negatives]), hub names, or mappings {path|name, config, split, columns, instruction, max_rows, label}.")
-    alpha: float = cfg_field(0.5, "Datasets are drawn with probability proportional to size^alpha (0: uniform, 1: by size).", ge=0)
+    """Contrastive fine-tuning (the optimizer, schedule, steps, batch size, checkpoints and logging come from
+    optimizer/scheduler/trainer)."""
+    datasets: list = cfg_field([],
+                               "Training datasets: local jsonl paths (query, positive[, negatives]), hub names, or "
+                               "mappings {path|name, config, split, columns, instruction, max_rows, label}.")
+    alpha: float = cfg_field(0.5,
+                             "Datasets are drawn with probability proportional to size^alpha (0: uniform, 1: by size).",
+                                 ge=0)
     temperature: float = cfg_field(0.07, "InfoNCE temperature over cosine similarities.", gt=0)
-    hard_negatives: int = cfg_field(1, "Hard negatives per query when a dataset has them (0: in-batch negatives only).", ge=0)
+    hard_negatives: int = cfg_field(1, "Hard negatives per query when a dataset has them (0: in-batch negatives only).",
+                                    ge=0)
     pooling: str = cfg_field("mean", "Sentence vector: masked mean (the paper) or [CLS].", choices=list(POOLING))
     max_length: int = cfg_field(512, "Truncate texts to this many tokens.", ge=8)
-    instruction: Optional[str] = cfg_field(DEFAULT_INSTRUCTIONS["Retrieval"], "Query instruction of datasets that give none (null: no instruction).")
-    instruction_template: str = cfg_field("{instruction} {sep} {text}", "How an instruction meets a query ({sep}: the tokenizer's [SEP]); as in mteb.instruction_template.")
+    instruction: Optional[str] = cfg_field(DEFAULT_INSTRUCTIONS["Retrieval"],
+                                           "Query instruction of datasets that give none (null: no instruction).")
+    instruction_template: str = cfg_field("{instruction} {sep} {text}",
+                                          "How an instruction meets a query ({sep}: the tokenizer's [SEP]); as in "
+                                          "mteb.instruction_template.")
     gradient_cache: bool = cfg_field(False, "Gradient caching: the full batch's loss at the memory of one chunk.")
     chunk_size: int = cfg_field(32, "Texts per chunk with gradient_cache.", ge=1)
-    validation_rows: int = cfg_field(0, "Rows held out of each dataset for validation loss/accuracy at trainer.eval_steps (0: none).", ge=0)
-    export: bool = cfg_field(True, "Also write OUTPUT_DIR/export: a self-contained folder for transformers and sentence-transformers (NeoBERT models).")
+    validation_rows: int = cfg_field(0,
+                                     "Rows held out of each dataset for validation loss/accuracy at "
+                                     "trainer.eval_steps (0: none).", ge=0)
+    export: bool = cfg_field(True,
+                             "Also write OUTPUT_DIR/export: a self-contained folder for transformers and "
+                             "sentence-transformers (NeoBERT models).")
 
     def __post_init__(self):
         if "{text}" not in self.instruction_template:
-            raise ConfigError(f"contrastive.instruction_template must contain {{text}}, got {self.instruction_template!r}")
+            raise ConfigError(f"contrastive.instruction_template must contain {{text}}, got "
+                              f"{self.instruction_template!r}")
 
 # %% ../nbs/09_contrastive.ipynb #81b7b795
 def _build_model(cfg):
@@ -284,7 +321,8 @@ def _plot(train, val, path):
     fig.tight_layout(); fig.savefig(path)
 
 def _load_data(cfg) -> tuple[list, list]:
-    "The training datasets (data mistakes surface before the model loads) and, with `validation_rows`, their held-out parts."
+    """The training datasets (data mistakes surface before the model loads) and, with `validation_rows`, their
+    held-out parts."""
     c, tc = cfg.contrastive, cfg.trainer
     data = [load_pairs(s, ".", c.instruction) for s in c.datasets]
     names = [d.name for d in data]
@@ -292,7 +330,8 @@ def _load_data(cfg) -> tuple[list, list]:
     val = []
     if c.validation_rows:
         for i, d in enumerate(data):
-            if len(d) <= c.validation_rows + 1: raise UserError(f"dataset {d.name} has {len(d)} rows: too few to hold out contrastive.validation_rows={c.validation_rows}")
+            if len(d) <= c.validation_rows + 1: raise UserError(f"dataset {d.name} has {len(d)} rows: too few to hold "
+                                                                f"out contrastive.validation_rows={c.validation_rows}")
             data[i], v = d.split(c.validation_rows, tc.seed); val.append(v)
     return data, val
 
@@ -303,7 +342,8 @@ class ContrastiveTask(TrainTask):
         c, bs = trainer.cfg.contrastive, trainer.tc.batch_size
         self.tr, self.tok, self.data, self.c, self.sep = trainer, tokenizer, data, c, tokenizer.sep_token or ""
         self.kw = dict(temperature=c.temperature, max_length=c.max_length, pooling=c.pooling)
-        self.val_batches = [make_batch(v, list(range(i, min(i + bs, len(v)))), c.hard_negatives, self.sep, c.instruction_template)
+        self.val_batches = [make_batch(v, list(range(i, min(i + bs, len(v)))), c.hard_negatives, self.sep,
+                                       c.instruction_template)
                             for v in val for i in range(0, len(v), bs) if min(bs, len(v) - i) > 1]
         self.first_loss = self.last_loss = None
         self.new_window()
@@ -317,7 +357,8 @@ def step(self:ContrastiveTask, step:int, stop:bool) -> torch.Tensor:
     tr, c = self.tr, self.c
     self.k, self.rows = next(tr.data)
     b = make_batch(self.data[self.k], self.rows, c.hard_negatives, self.sep, c.instruction_template)
-    self.local_loss, acc = contrastive_backward(tr.model, self.tok, b, chunk_size=c.chunk_size if c.gradient_cache else None,
+    self.local_loss, acc = contrastive_backward(tr.model, self.tok, b, chunk_size=c.chunk_size if c.gradient_cache
+                                                else None,
                                                 accelerator=tr.accelerator, **self.kw)
     la = torch.tensor([self.local_loss, acc, float(stop)], device=tr.accelerator.device)
     return tr.accelerator.reduce(la, "mean") if tr.world > 1 else la
@@ -366,12 +407,16 @@ def evaluate(self:ContrastiveTask, step:int) -> Optional[dict]:
 
 # %% ../nbs/09_contrastive.ipynb #e34db4c1
 def train_contrastive(cfg) -> dict:
-    "Contrastive fine-tuning as configured (resumes from trainer.output_dir's checkpoints); returns the summary written to summary.json."
+    """Contrastive fine-tuning as configured (resumes from trainer.output_dir's checkpoints); returns the summary
+    written to summary.json."""
     t_begin, c, tc = time.time(), cfg.contrastive, cfg.trainer
-    if not c.datasets: raise UserError("no training data: set contrastive.datasets (local jsonl paths or hub dataset names)")
+    if not c.datasets: raise UserError("no training data: set contrastive.datasets (local jsonl paths or hub dataset "
+                                       "names)")
     if tc.gradient_accumulation_steps != 1 or tc.tokens_per_step:
-        raise UserError("contrastive training does not accumulate micro-batches (they would not see each other's negatives): "
-                        "leave trainer.gradient_accumulation_steps at 1 and trainer.tokens_per_step unset; use contrastive.gradient_cache for large batches")
+        raise UserError("contrastive training does not accumulate micro-batches (they would not see each other's "
+                        "negatives): "
+                        "leave trainer.gradient_accumulation_steps at 1 and trainer.tokens_per_step unset; use "
+                        "contrastive.gradient_cache for large batches")
     data, val = _load_data(cfg)
     trainer = Trainer(cfg, max_length=c.max_length, desc="contrastive")
     with trainer.session(): return _train_contrastive(trainer, data, val, t_begin)
@@ -385,30 +430,37 @@ def _train_contrastive(trainer:Trainer, data:list, val:list, t_begin:float) -> d
     if tc.gradient_checkpointing: enable_gradient_checkpointing(model)
     optimizer = build_optimizer(model, cfg.optimizer)
     scheduler = build_scheduler(optimizer, cfg.scheduler, tc.max_steps)
-    model, optimizer = trainer.prepare(model, optimizer)     # compiled in place (plain key names in checkpoints); a non-NeoBERT encoder whole
-    sampler = trainer.data = MixtureSampler([len(d) for d in data], tc.batch_size, c.alpha, tc.seed, trainer.rank, trainer.world)
+    # compiled in place (plain key names in checkpoints); a non-NeoBERT encoder whole
+    model, optimizer = trainer.prepare(model, optimizer)
+    sampler = trainer.data = MixtureSampler([len(d) for d in data], tc.batch_size, c.alpha, tc.seed, trainer.rank,
+                                            trainer.world)
     trainer.restore(scheduler, sampler)
     if trainer.resume is not None: trainer.say(f"resumed from {trainer.resume} (step {trainer.ts['step']})")
     names = [d.name for d in data]
     probs = dict(zip(names, sampler.probs.round(4).tolist()))
-    trainer.say(f"contrastive fine-tuning: {trainer.n_params/1e6:.2f}M parameters, {trainer.world} process(es) on {trainer.accelerator.device}, "
-                f"precision {resolve_mixed_precision(tc)}; {len(data)} dataset(s) {dict(zip(names, map(len, data)))}, drawn with probabilities {probs}; "
+    trainer.say(f"contrastive fine-tuning: {trainer.n_params/1e6:.2f}M parameters, {trainer.world} process(es) on "
+                f"{trainer.accelerator.device}, "
+                f"precision {resolve_mixed_precision(tc)}; {len(data)} dataset(s) {dict(zip(names, map(len, data)))}, "
+                f"drawn with probabilities {probs}; "
                 f"batch {tc.batch_size} queries per process, temperature {c.temperature}, {tc.max_steps} steps")
     trainer.open_logger()
     task = ContrastiveTask(trainer, tokenizer, data, val)
     step, final_val = trainer.fit(task)
     ts = trainer.ts
-    summary = dict(steps=step, examples=ts["examples"], first_train_loss=task.first_loss, final_train_loss=task.last_loss,
+    summary = dict(steps=step, examples=ts["examples"], first_train_loss=task.first_loss,
+                   final_train_loss=task.last_loss,
                    val_loss=final_val and final_val["loss"], val_accuracy=final_val and final_val["accuracy"],
                    datasets={d.name: len(d) for d in data}, sampling_probabilities=probs, train_time=ts["train_time"],
-                   wall_time=time.time() - t_begin, processes=trainer.world, checkpoint=str(trainer.last_ckpt), output_dir=str(trainer.out))
+                   wall_time=time.time() - t_begin, processes=trainer.world, checkpoint=str(trainer.last_ckpt),
+                       output_dir=str(trainer.out))
     if trainer.main: _finish(trainer, tokenizer, summary, final_val)
     trainer.accelerator.wait_for_everyone()
     return summary
 
 # %% ../nbs/09_contrastive.ipynb #b059a218
 def _finish(trainer:Trainer, tokenizer, summary:dict, final_val:Optional[dict]):
-    "Main process: the fine-tuned encoder in `final/` (and its export), summary.json, loss_curves.png and the closing lines."
+    """Main process: the fine-tuned encoder in `final/` (and its export), summary.json, loss_curves.png and the
+    closing lines."""
     from transformers.utils import logging as hf_log
     out, c = trainer.out, trainer.cfg.contrastive
     final = out / "final"
@@ -419,12 +471,15 @@ def _finish(trainer:Trainer, tokenizer, summary:dict, final_val:Optional[dict]):
     summary["final"] = str(final)
     if c.export and getattr(trainer.unwrapped.config, "model_type", "") == "neobert":
         from neobert.export import export
-        summary["export"] = str(export(final, out / "export", sentence_transformers=True, pooling=c.pooling, overwrite=True))
+        summary["export"] = str(export(final, out / "export", sentence_transformers=True, pooling=c.pooling,
+                                       overwrite=True))
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     _plot(trainer.logger.history("train"), trainer.logger.history("val"), out / "loss_curves.png")
     first, last = summary["first_train_loss"], summary["final_train_loss"]
-    trainer.say(f"{summary['steps']} steps; train InfoNCE {first if first is None else round(first, 4)} -> {last if last is None else round(last, 4)}"
-                + (f"; validation loss {final_val['loss']:.4f}, accuracy {final_val['accuracy']:.3f}" if final_val else ""))
+    trainer.say(f"{summary['steps']} steps; train InfoNCE {first if first is None else round(first, 4)} -> "
+                f"{last if last is None else round(last, 4)}"
+                + (f"; validation loss {final_val['loss']:.4f}, accuracy {final_val['accuracy']:.3f}" if final_val
+                   else ""))
     trainer.say(f"fine-tuned encoder: {final}  (evaluate: python scripts/mteb.py --model.name_or_path {final})")
 
 @call_parse(nested=True)

@@ -27,30 +27,58 @@ __all__ = ['GLUE_TASKS', 'METRIC_KINDS', 'METRICS', 'GLUE_AVERAGE_TASKS', 'GlueC
 @section("glue")
 class GlueConfig:
     "Fine-tuning and evaluation on a GLUE task or on your own sentence / sentence-pair task."
-    task: str = cfg_field("sst2", "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), or the name of your own task (then declare text_columns and num_labels or label_names).")
-    dataset: str = cfg_field("nyu-mll/glue", "Hub dataset (or local dataset folder) read with datasets.load_dataset(dataset, task) when data.train_file is not given.")
-    text_columns: list[str] = cfg_field([], "Text column(s): one for single sentences, two for pairs (empty: the GLUE task's own).")
+    task: str = cfg_field("sst2",
+                          "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), or the name of your own "
+                          "task (then declare text_columns and num_labels or label_names).")
+    dataset: str = cfg_field("nyu-mll/glue",
+                             "Hub dataset (or local dataset folder) read with datasets.load_dataset(dataset, task) "
+                             "when data.train_file is not given.")
+    text_columns: list[str] = cfg_field([],
+                                        "Text column(s): one for single sentences, two for pairs (empty: the GLUE "
+                                        "task's own).")
     label_column: str = cfg_field("label", "Column holding the label.")
-    num_labels: Optional[int] = cfg_field(None, "Number of classes; 1 means regression (None: the GLUE task's own, or len(label_names)).", ge=1)
-    label_names: list[str] = cfg_field([], "Class names in id order; labels in the data may be these names or their ids (empty: the GLUE task's own).")
-    metrics: list[str] = cfg_field([], "Metrics of your own task (accuracy, f1, matthews_correlation, pearson, spearmanr; empty: accuracy, or pearson and spearmanr for regression).")
-    validation_mismatched_file: Optional[str] = cfg_field(None, "MNLI from local files: the mismatched validation set (data.validation_file holds the matched one).")
+    num_labels: Optional[int] = cfg_field(None,
+                                          "Number of classes; 1 means regression (None: the GLUE task's own, or "
+                                          "len(label_names)).", ge=1)
+    label_names: list[str] = cfg_field([],
+                                       "Class names in id order; labels in the data may be these names or their ids "
+                                       "(empty: the GLUE task's own).")
+    metrics: list[str] = cfg_field([],
+                                   "Metrics of your own task (accuracy, f1, matthews_correlation, pearson, spearmanr; "
+                                   "empty: accuracy, or pearson and spearmanr for regression).")
+    validation_mismatched_file: Optional[str] = cfg_field(None,
+                                                          "MNLI from local files: the mismatched validation set "
+                                                          "(data.validation_file holds the matched one).")
     max_length: int = cfg_field(128, "Longest tokenized input (pairs are truncated longest-first).", ge=8)
     eval_batch_size: int = cfg_field(64, "Batch size for evaluation.", ge=1)
     eval_per_epoch: int = cfg_field(10, "Evaluations per epoch...", ge=1)
     eval_max_interval: int = cfg_field(500, "...but never more than this many optimizer steps apart.", ge=1)
-    early_stopping_patience: int = cfg_field(15, "Stop after this many evaluations in a row without improvement (0: never stop early).", ge=0)
-    warmup_ratio: Optional[float] = cfg_field(None, "Warmup as a fraction of all optimizer steps (None: use scheduler.warmup_steps).", ge=0, lt=1)
-    transfer_from: Optional[str] = cfg_field(None, "Start from this fine-tuned model instead of model.name_or_path: a model folder, a GLUE run folder (its best checkpoint) or a grid folder (its best run), e.g. the MNLI run for RTE, STS-B, MRPC and QNLI. A new head is made when the label count differs.")
-    max_train_samples: Optional[int] = cfg_field(None, "Use a seeded random subset of this many training examples (quick runs).", ge=1)
+    early_stopping_patience: int = cfg_field(15,
+                                             "Stop after this many evaluations in a row without improvement (0: never "
+                                             "stop early).", ge=0)
+    warmup_ratio: Optional[float] = cfg_field(None,
+                                              "Warmup as a fraction of all optimizer steps (None: use "
+                                              "scheduler.warmup_steps).", ge=0, lt=1)
+    transfer_from: Optional[str] = cfg_field(None,
+                                             "Start from this fine-tuned model instead of model.name_or_path: a model "
+                                             "folder, a GLUE run folder (its best checkpoint) or a grid folder (its "
+                                             "best run), e.g. the MNLI run for RTE, STS-B, MRPC and QNLI. A new head "
+                                             "is made when the label count differs.")
+    max_train_samples: Optional[int] = cfg_field(None,
+                                                 "Use a seeded random subset of this many training examples (quick "
+                                                 "runs).", ge=1)
     max_eval_samples: Optional[int] = cfg_field(None, "Use the first this many examples of each validation set.", ge=1)
     save_best: bool = cfg_field(True, "Save the best model (safetensors) to trainer.output_dir/best.")
-    overwrite: bool = cfg_field(False, "Rerun even if trainer.output_dir already holds a finished results.json (otherwise it is kept and reported).")
+    overwrite: bool = cfg_field(False,
+                                "Rerun even if trainer.output_dir already holds a finished results.json (otherwise it "
+                                "is kept and reported).")
     grid_batch_size: list[int] = cfg_field([], "Grid search: batch sizes (empty: trainer.batch_size).")
     grid_lr: list[float] = cfg_field([], "Grid search: peak learning rates (empty: optimizer.lr).")
     grid_weight_decay: list[float] = cfg_field([], "Grid search: weight decays (empty: optimizer.weight_decay).")
     grid_seed: list[int] = cfg_field([], "Grid search: seeds (empty: trainer.seed).")
-    grid_index: Optional[int] = cfg_field(None, "Run only this point of the grid (0-based; one launch per point, e.g. a job array). None: every point, one after the other.", ge=0)
+    grid_index: Optional[int] = cfg_field(None,
+                                          "Run only this point of the grid (0-based; one launch per point, e.g. a job "
+                                          "array). None: every point, one after the other.", ge=0)
     grid_dry_run: bool = cfg_field(False, "Print the grid's points and one command per point, then stop.")
 
 # %% ../nbs/07_glue.ipynb #936bff96
@@ -89,7 +117,8 @@ METRIC_KINDS = {"accuracy": "classification", "f1": "binary", "matthews_correlat
 def norm_task(name:str) -> str: return name.lower().replace("-", "").replace("_", "")
 
 def resolve_task(gc:GlueConfig) -> TaskSpec:
-    "The `TaskSpec` described by the `glue` config section (a GLUE task, possibly with overrides, or a declared task of your own)."
+    """The `TaskSpec` described by the `glue` config section (a GLUE task, possibly with overrides, or a declared
+    task of your own)."""
     name = norm_task(gc.task)
     if name in GLUE_TASKS:
         t = GLUE_TASKS[name]
@@ -102,16 +131,19 @@ def resolve_task(gc:GlueConfig) -> TaskSpec:
         if n != GLUE_TASKS[name].num_labels:
             raise ConfigError(f"glue.num_labels: task {name} has {GLUE_TASKS[name].num_labels} label(s), got {n}")
         if gc.metrics and tuple(gc.metrics) != t.metrics:
-            raise ConfigError(f"glue.metrics: the metrics of GLUE task {name} are fixed ({', '.join(t.metrics)}); leave glue.metrics empty")
+            raise ConfigError(f"glue.metrics: the metrics of GLUE task {name} are fixed ({', '.join(t.metrics)}); "
+                              f"leave glue.metrics empty")
     else:
         if not gc.text_columns or not (gc.num_labels or gc.label_names):
             hint = difflib.get_close_matches(name, list(GLUE_TASKS), n=1, cutoff=0.5)
             hint = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise ConfigError(f"glue.task: unknown GLUE task '{gc.task}'{hint}; GLUE tasks: {', '.join(GLUE_TASKS)}. "
-                              "For your own task also set glue.text_columns and glue.num_labels (1 = regression) or glue.label_names.")
+                              "For your own task also set glue.text_columns and glue.num_labels (1 = regression) or "
+                              "glue.label_names.")
         n = gc.num_labels or len(gc.label_names)
         metrics = tuple(gc.metrics) or (("pearson", "spearmanr") if n == 1 else ("accuracy",))
-        t = TaskSpec(gc.task, tuple(gc.text_columns), n, tuple(gc.label_names), metrics, ("validation",), gc.label_column, is_glue=False)
+        t = TaskSpec(gc.task, tuple(gc.text_columns), n, tuple(gc.label_names), metrics, ("validation",),
+                     gc.label_column, is_glue=False)
     if len(t.text_columns) not in (1, 2):
         raise ConfigError(f"glue.text_columns: one column (single sentences) or two (pairs), got {list(t.text_columns)}")
     if t.label_names and len(t.label_names) != t.num_labels:
@@ -178,7 +210,8 @@ def predictions(task:TaskSpec, logits) -> np.ndarray:
     return logits[:, 0] if task.is_regression else logits.argmax(-1)
 
 def compute_metrics(task:TaskSpec, logits, labels) -> dict:
-    "The task's metrics (plain names: accuracy, f1, matthews_correlation, pearson, spearmanr) of `logits` against `labels`."
+    """The task's metrics (plain names: accuracy, f1, matthews_correlation, pearson, spearmanr) of `logits` against
+    `labels`."""
     p = predictions(task, logits)
     return {m: METRICS[m](p, np.asarray(labels)) for m in task.metrics}
 
@@ -197,7 +230,8 @@ def task_score(task:str, metrics:dict) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 def glue_score(task_scores:dict) -> float:
-    "The GLUE score x100: the mean of the task scores over the eight tasks of the paper (WNLI excluded); NaN when any is missing."
+    """The GLUE score x100: the mean of the task scores over the eight tasks of the paper (WNLI excluded); NaN when
+    any is missing."""
     s = {norm_task(k): v for k, v in task_scores.items()}
     if any(t not in s for t in GLUE_AVERAGE_TASKS): return float("nan")
     return 100 * float(np.mean([s[t] for t in GLUE_AVERAGE_TASKS]))
@@ -238,7 +272,8 @@ def encode_label(v, task:TaskSpec, where:str):
     if task.is_regression:
         try: x = float(v)
         except (TypeError, ValueError): x = float("nan")
-        if not math.isfinite(x): raise UserError(f"{where}: label {v!r} is not a number (task {task.name} is a regression)")
+        if not math.isfinite(x): raise UserError(f"{where}: label {v!r} is not a number (task {task.name} is a "
+                                                 f"regression)")
         return x
     raw = v
     if isinstance(v, str):
@@ -246,19 +281,23 @@ def encode_label(v, task:TaskSpec, where:str):
         if s in task.label_names: return task.label_names.index(s)
         try: v = float(s) if s else None
         except ValueError: pass
-    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and float(v).is_integer() and 0 <= v < task.num_labels:
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v,
+                                                                               bool) and float(v).is_integer() and 0 <= v < task.num_labels:
         return int(v)
     names = f" or names {list(task.label_names)}" if task.label_names else ""
-    raise UserError(f"{where}: label {raw!r} is outside the declared set of task {task.name}: ids 0..{task.num_labels - 1}{names}")
+    raise UserError(f"{where}: label {raw!r} is outside the declared set of task {task.name}: ids "
+                    f"0..{task.num_labels - 1}{names}")
 
 def examples_from_rows(rows, columns, task:TaskSpec, source:str) -> tuple:
     "Check columns and labels: (list of text tuples, labels array)."
     need = [*task.text_columns, task.label_column]
     for c in need:
         if c not in columns:
-            raise UserError(f"{source}: column '{c}' not found (task {task.name} needs {', '.join(need)}); columns found: {', '.join(map(str, columns)) or 'none'}")
+            raise UserError(f"{source}: column '{c}' not found (task {task.name} needs {', '.join(need)}); columns "
+                            f"found: {', '.join(map(str, columns)) or 'none'}")
     texts = [tuple("" if r.get(c) is None else str(r[c]) for c in task.text_columns) for r in rows]
-    labels = np.array([encode_label(r.get(task.label_column), task, f"{source}, row {i + 1}") for i, r in enumerate(rows)],
+    labels = np.array([encode_label(r.get(task.label_column), task, f"{source}, row {i + 1}") for i,
+                       r in enumerate(rows)],
                       dtype=np.float32 if task.is_regression else np.int64)
     if not len(texts): raise UserError(f"{source}: no rows")
     return texts, labels
@@ -273,7 +312,8 @@ def load_task_data(cfg:Config, task:TaskSpec) -> dict:
         if not dc.validation_file: raise UserError("data.validation_file is required with data.train_file")
         files = {"train": dc.train_file, task.validation_splits[0]: dc.validation_file}
         if gc.validation_mismatched_file:
-            if len(task.validation_splits) < 2: raise UserError(f"glue.validation_mismatched_file: task {task.name} has one validation set")
+            if len(task.validation_splits) < 2: raise UserError(f"glue.validation_mismatched_file: task {task.name} "
+                                                                f"has one validation set")
             files[task.validation_splits[1]] = gc.validation_mismatched_file
         out = {}
         for s, f in files.items():
@@ -281,7 +321,8 @@ def load_task_data(cfg:Config, task:TaskSpec) -> dict:
             out[s] = examples_from_rows(rows, cols, task, str(f))
     else:
         if not task.is_glue:
-            raise UserError(f"task {task.name} is not a GLUE task: give its files with --data.train_file and --data.validation_file")
+            raise UserError(f"task {task.name} is not a GLUE task: give its files with --data.train_file and "
+                            f"--data.validation_file")
         import datasets
         out = {}
         for s in ("train", *task.validation_splits):
@@ -339,14 +380,17 @@ def pad_collate(batch:list, pad_id:int=0, regression:bool=False, multiple:int=8)
         if k in batch[0]:
             fill = pad_id if k == "input_ids" else 0
             out[k] = torch.tensor([b[k] + [fill] * (n - len(b[k])) for b in batch], dtype=torch.long)
-    out["labels"] = torch.tensor(np.array([b["labels"] for b in batch]), dtype=torch.float32 if regression else torch.long)
+    out["labels"] = torch.tensor(np.array([b["labels"] for b in batch]), dtype=torch.float32 if regression
+                                 else torch.long)
     return out
 
 # %% ../nbs/07_glue.ipynb #5e458283
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                    "sentencepiece.bpe.model")
 
 def tokenizer_from_section(tcfg):
-    "The tokenizer the `tokenizer` config section names (a hub id, a folder, or 'package:NAME': the folder a pip package ships)."
+    """The tokenizer the `tokenizer` config section names (a hub id, a folder, or 'package:NAME': the folder a pip
+    package ships)."""
     from neobert.data import load_tokenizer
     return load_tokenizer(tcfg)
 
@@ -363,7 +407,8 @@ def load_tokenizer_for(src, cfg:Config):
 
 # %% ../nbs/07_glue.ipynb #77642dad
 def resolve_checkpoint(path:str) -> str:
-    "A model to start from: a model folder or hub id as is; a GLUE run folder -> its best checkpoint; a grid folder -> its best run's."
+    """A model to start from: a model folder or hub id as is; a GLUE run folder -> its best checkpoint; a grid folder
+    -> its best run's."""
     p = Path(path).expanduser()
     if (p/"config.json").exists() or not p.exists(): return str(path)
     if (p/"grid.json").exists():
@@ -375,10 +420,12 @@ def resolve_checkpoint(path:str) -> str:
         best = p/(r.get("best_checkpoint") or "best")
         if not (best/"config.json").exists(): raise UserError(f"{p}: no saved best checkpoint (looked for {best})")
         return str(best)
-    raise UserError(f"{p}: not a model folder (no config.json), a GLUE run folder (no results.json) or a grid folder (no grid.json)")
+    raise UserError(f"{p}: not a model folder (no config.json), a GLUE run folder (no results.json) or a grid folder "
+                    f"(no grid.json)")
 
 def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
-    "(model, tokenizer, info): a sequence classifier for `task` from glue.transfer_from, model.name_or_path, or the model section."
+    """(model, tokenizer, info): a sequence classifier for `task` from glue.transfer_from, model.name_or_path, or the
+    model section."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
     from neobert.model import NeoBERTConfig, NeoBERTForSequenceClassification, register_auto_classes
     register_auto_classes()
@@ -395,27 +442,33 @@ def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
     else:
         try: mcfg = AutoConfig.from_pretrained(src)
         except Exception as e:
-            raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or a hub id): {type(e).__name__}: {e}") from None
+            raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or "
+                            f"a hub id): {type(e).__name__}: {e}") from None
         kw = dict(classifier_dropout=cfg.model.classifier_dropout, attn_backend=cfg.model.attn_backend,
                   residual_in_fp32=cfg.model.residual_in_fp32) if mcfg.model_type == "neobert" else {}
         try:
-            model, li = AutoModelForSequenceClassification.from_pretrained(src, **labels, **kw, dtype=torch.float32,  # fp32 master weights
-                                                                          ignore_mismatched_sizes=True, output_loading_info=True)
+            # fp32 master weights
+            model, li = AutoModelForSequenceClassification.from_pretrained(src, **labels, **kw, dtype=torch.float32,
+                                                                          ignore_mismatched_sizes=True,
+                                                                              output_loading_info=True)
         except Exception as e:
             raise UserError(f"could not load the model weights from '{src}': {type(e).__name__}: {e}") from None
-        info.update({k: sorted(map(str, li.get(k, []))) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")})
-        info["mismatched_keys"] = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m) for m in li.get("mismatched_keys", []))
+        info.update({k: sorted(map(str, li.get(k, [])))
+                     for k in ("missing_keys", "unexpected_keys", "mismatched_keys")})
+        info["mismatched_keys"] = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m)
+                                         for m in li.get("mismatched_keys", []))
     tokenizer = load_tokenizer_for(src, cfg)
     n_emb = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > n_emb:
-        raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding has {n_emb} rows: they don't belong together")
+        raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding has {n_emb} rows: they "
+                        f"don't belong together")
     return model, tokenizer, info
 
 # %% ../nbs/07_glue.ipynb #89955a54
 def __getattr__(name):
-    "Fine-tuning, the grid, the summary and the command lines live in `neobert.glue_finetune` (built on this module); importable from here too."
+    """Fine-tuning, the grid, the summary and the command lines live in `neobert.glue_finetune` (built on this
+    module); importable from here too."""
     if not name.startswith("_"):
-        import importlib
         m = importlib.import_module("neobert.glue_finetune")
         if name in m.__all__: return getattr(m, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

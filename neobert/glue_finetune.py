@@ -13,8 +13,10 @@ import torch
 from fastcore.script import call_parse
 from .config import UserError, ConfigError, user_errors, cli_config, save_config, config_from_dict, deep_merge, Config, check_model_path
 from .train import build_optimizer
-from .glue import (TaskSpec, GLUE_TASKS, GLUE_AVERAGE_TASKS, resolve_task, compute_metrics, task_metric_names, task_score,
-                          glue_score, norm_task, split_suffix, read_table, load_task_data, encode_split, pad_collate, load_glue_model)
+from .glue import (TaskSpec, GLUE_TASKS, GLUE_AVERAGE_TASKS, resolve_task, compute_metrics, task_metric_names,
+                          task_score,
+                          glue_score, norm_task, split_suffix, read_table, load_task_data, encode_split, pad_collate,
+                              load_glue_model)
 
 # %% auto #0
 __all__ = ['PAPER_GLUE', 'TASK_TITLES', 'lr_factor', 'write_json', 'flat_metrics', 'majority_baseline', 'evaluate_split',
@@ -23,7 +25,8 @@ __all__ = ['PAPER_GLUE', 'TASK_TITLES', 'lr_factor', 'write_json', 'flat_metrics
            'summarize_glue', 'glue_cli', 'summarize_cli']
 
 # %% ../nbs/07a_glue_finetune.ipynb #6da93509
-def lr_factor(step:int, total:int, warmup:int, name:str="linear", final_ratio:float=0.0, decay_steps:Optional[int]=None) -> float:
+def lr_factor(step:int, total:int, warmup:int, name:str="linear", final_ratio:float=0.0,
+              decay_steps:Optional[int]=None) -> float:
     "Multiplier of the peak learning rate for optimizer step `step` (0-based) of `total`."
     if step < warmup: return (step + 1) / warmup
     end = decay_steps or total
@@ -48,7 +51,8 @@ def write_json(obj, path) -> Path:
     return path
 
 def flat_metrics(task:TaskSpec, per_split:dict) -> dict:
-    "Metrics of all validation sets in one dict: the first set's under plain names, others suffixed (accuracy_mismatched)."
+    """Metrics of all validation sets in one dict: the first set's under plain names, others suffixed
+    (accuracy_mismatched)."""
     out = {}
     for i, (split, m) in enumerate(per_split.items()):
         out.update(m if i == 0 else {f"{k}_{split_suffix(split)}": v for k, v in m.items()})
@@ -80,7 +84,8 @@ def evaluate_split(model, loader, accelerator, task:TaskSpec) -> tuple:
     return compute_metrics(task, logits, labels), tot / max(n, 1), logits
 
 def model_max_length(model, tokenizer) -> int:
-    "Longest input the model takes: NeoBERT's max_length (RoPE), else the smaller of its position table and the tokenizer's limit."
+    """Longest input the model takes: NeoBERT's max_length (RoPE), else the smaller of its position table and the
+    tokenizer's limit."""
     c = model.config
     if getattr(c, "model_type", None) == "neobert": return int(c.max_length)
     lims = [getattr(c, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
@@ -103,7 +108,8 @@ def _save_model(accelerator, model, tokenizer, dest:Path):
 
 # %% ../nbs/07a_glue_finetune.ipynb #c3c164ec
 def _glue_accelerator(tc):
-    "(Accelerator, precision): bf16 autocast where the GPU has it (`mixed_precision: auto`), fp32 on a CPU; TF32 when asked."
+    """(Accelerator, precision): bf16 autocast where the GPU has it (`mixed_precision: auto`), fp32 on a CPU; TF32
+    when asked."""
     from accelerate import Accelerator
     mp = tc.mixed_precision
     if mp == "auto": mp = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
@@ -111,24 +117,30 @@ def _glue_accelerator(tc):
     return Accelerator(mixed_precision=mp, gradient_accumulation_steps=tc.gradient_accumulation_steps), mp
 
 def _loaders(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, max_len:int) -> tuple:
-    "(train set, validation sets, shuffled train loader seeded by trainer.seed, validation loaders); token types dropped where the model takes none."
+    """(train set, validation sets, shuffled train loader seeded by trainer.seed, validation loaders); token types
+    dropped where the model takes none."""
     tc, gc = cfg.trainer, cfg.glue
     train = encode_split(tokenizer, *data["train"], max_len)
     evals = {s: encode_split(tokenizer, *d, max_len) for s, d in data["validation"].items()}
     fwd = inspect.signature(model.forward).parameters
     if "token_type_ids" not in fwd and "kwargs" not in fwd:
         train.enc.pop("token_type_ids", None); [e.enc.pop("token_type_ids", None) for e in evals.values()]
-    coll = partial(pad_collate, pad_id=tokenizer.pad_token_id or 0, regression=task.is_regression, multiple=cfg.data.pad_to_multiple_of)
-    dl = torch.utils.data.DataLoader(train, batch_size=tc.batch_size, shuffle=True, collate_fn=coll, num_workers=cfg.data.num_workers,
+    coll = partial(pad_collate, pad_id=tokenizer.pad_token_id or 0, regression=task.is_regression,
+                   multiple=cfg.data.pad_to_multiple_of)
+    dl = torch.utils.data.DataLoader(train, batch_size=tc.batch_size, shuffle=True, collate_fn=coll,
+                                     num_workers=cfg.data.num_workers,
                                      generator=torch.Generator().manual_seed(tc.seed))
-    edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, shuffle=False, collate_fn=coll) for e in evals.values()]
+    edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, shuffle=False, collate_fn=coll)
+            for e in evals.values()]
     return train, evals, dl, edls
 
 # %% ../nbs/07a_glue_finetune.ipynb #449927ea
 def _plan(cfg:Config, opt, n_batches:int, max_len:int, mp:str, world:int) -> tuple:
-    "(scheduler, hyperparameters): steps per epoch, total and warmup steps, the evaluation interval, and the schedule over them."
+    """(scheduler, hyperparameters): steps per epoch, total and warmup steps, the evaluation interval, and the
+    schedule over them."""
     tc, oc, sc, gc = cfg.trainer, cfg.optimizer, cfg.scheduler, cfg.glue
-    spe = max(1, math.ceil(n_batches / tc.gradient_accumulation_steps))            # optimizer steps per epoch (per process)
+    # optimizer steps per epoch (per process)
+    spe = max(1, math.ceil(n_batches / tc.gradient_accumulation_steps))
     total = min(tc.max_steps, tc.num_epochs * spe) if tc.num_epochs else tc.max_steps
     warmup = round(gc.warmup_ratio * total) if gc.warmup_ratio is not None else sc.warmup_steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, total=total, warmup=warmup, name=sc.name,
@@ -136,7 +148,8 @@ def _plan(cfg:Config, opt, n_batches:int, max_len:int, mp:str, world:int) -> tup
     interval = max(1, min(gc.eval_max_interval, spe // gc.eval_per_epoch))
     hp = dict(batch_size=tc.batch_size, lr=oc.lr, weight_decay=oc.weight_decay, num_epochs=tc.num_epochs, seed=tc.seed,
               max_length=max_len, warmup_steps=warmup, total_steps=total, steps_per_epoch=spe, eval_interval=interval,
-              early_stopping_patience=gc.early_stopping_patience, gradient_accumulation_steps=tc.gradient_accumulation_steps,
+              early_stopping_patience=gc.early_stopping_patience,
+                  gradient_accumulation_steps=tc.gradient_accumulation_steps,
               scheduler=sc.name, final_lr_ratio=sc.final_lr_ratio, betas=list(oc.betas), max_grad_norm=oc.max_grad_norm,
               mixed_precision=mp, world_size=world)
     return sched, hp
@@ -144,7 +157,8 @@ def _plan(cfg:Config, opt, n_batches:int, max_len:int, mp:str, world:int) -> tup
 def _results(cfg:Config, task:TaskSpec, data:dict, load_info:Optional[dict], hp:dict, train, evals:dict) -> dict:
     "The results record before training: the run's settings, its data sizes and the majority-class bar."
     gc = cfg.glue
-    res = dict(task=task.name, model=cfg.model.name_or_path, init_from=(load_info or {}).get("source", cfg.model.name_or_path),
+    res = dict(task=task.name, model=cfg.model.name_or_path,
+               init_from=(load_info or {}).get("source", cfg.model.name_or_path),
                transfer_from=gc.transfer_from, hyperparameters=hp, metrics=list(task.metrics),
                num_examples={"train": len(train), **{s: len(e) for s, e in evals.items()}},
                majority_baseline=majority_baseline(task, data["train"][1], data["validation"]),
@@ -160,29 +174,34 @@ def _glue_eval(run:dict, step:int, train_loss:float) -> dict:
     per, losses = {}, {}
     for s, edl in zip(run["evals"], run["edls"]): per[s], losses[s], _ = evaluate_split(model, edl, acc, task)
     m = flat_metrics(task, per)
-    rec = dict(step=step, epoch=round(step / res["hyperparameters"]["steps_per_epoch"], 4), lr=run["sched"].get_last_lr()[0],
+    rec = dict(step=step, epoch=round(step / res["hyperparameters"]["steps_per_epoch"], 4),
+               lr=run["sched"].get_last_lr()[0],
                train_loss=train_loss, eval_loss=losses, metrics=m, score=_score(m))
     res["evaluations"].append(rec)
     if res["best_score"] is None or rec["score"] > res["best_score"]:
         res.update(best=m, best_step=step, best_score=rec["score"]); run["since_best"] = 0
         if gc.save_best: _save_model(acc, model, run["tokenizer"], out/"best")
     else: run["since_best"] += 1
-    run["bar"].set_postfix(loss=f"{rec['train_loss']:.3f}", score=f"{rec['score']:.4f}", best=f"{res['best_score']:.4f}")
+    run["bar"].set_postfix(loss=f"{rec['train_loss']:.3f}", score=f"{rec['score']:.4f}",
+                           best=f"{res['best_score']:.4f}")
     if acc.is_main_process: write_json({**res, "wall_time_s": time.time() - run["t0"]}, out/"results.json")
     if gc.early_stopping_patience and run["since_best"] >= gc.early_stopping_patience: res["stopped_early"] = True
     return res["stopped_early"]
 
 # %% ../nbs/07a_glue_finetune.ipynb #09622c23
 def _glue_loop(run:dict, progress:bool) -> int:
-    "The epochs: accumulate, clip, step; evaluate every `eval_interval` steps and at the end; stop early or at `total_steps`. Returns the last step."
+    """The epochs: accumulate, clip, step; evaluate every `eval_interval` steps and at the end; stop early or at
+    `total_steps`. Returns the last step."""
     from tqdm.auto import tqdm
     from neobert.measure import StepProfiler
     model, opt, sched, acc, tc = run["model"], run["opt"], run["sched"], run["acc"], run["cfg"].trainer
     hp, max_norm = run["res"]["hyperparameters"], run["cfg"].optimizer.max_grad_norm
     spe, total, interval = hp["steps_per_epoch"], hp["total_steps"], hp["eval_interval"]
     step, run_loss, n_loss, done = 0, 0.0, 0, False
-    run["bar"] = bar = tqdm(total=total, desc=f"{run['task'].name}", disable=not progress or not acc.is_main_process, dynamic_ncols=True)
-    profiler = StepProfiler(run["out"] / "profile", acc.device, 2, tc.profile_steps, tqdm.write) if tc.profile_steps and acc.is_main_process else None
+    run["bar"] = bar = tqdm(total=total, desc=f"{run['task'].name}", disable=not progress or not acc.is_main_process,
+                            dynamic_ncols=True)
+    profiler = StepProfiler(run["out"] / "profile", acc.device, 2, tc.profile_steps,
+                            tqdm.write) if tc.profile_steps and acc.is_main_process else None
     model.train()
     for epoch in range(math.ceil(total / spe)):
         for batch in run["dl"]:
@@ -206,7 +225,8 @@ def _glue_loop(run:dict, progress:bool) -> int:
 
 # %% ../nbs/07a_glue_finetune.ipynb #91728191
 def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:dict=None, progress:bool=None) -> dict:
-    "Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol; write results.json (and best/) to trainer.output_dir."
+    """Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol; write results.json (and best/)
+    to trainer.output_dir."""
     from accelerate.utils import set_seed
     tc, gc = cfg.trainer, cfg.glue
     out = Path(tc.output_dir); out.mkdir(parents=True, exist_ok=True)
@@ -217,14 +237,16 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
     max_len = min(gc.max_length, model_max_length(model, tokenizer))
     train, evals, dl, edls = _loaders(cfg, task, model, tokenizer, data, max_len)
     opt = build_optimizer(model, cfg.optimizer)
-    if tc.compile:     # in place, so saved weights keep plain key names: NeoBERT per block (or whole), any other encoder whole
+    # in place, so saved weights keep plain key names: NeoBERT per block (or whole), any other encoder whole
+    if tc.compile:
         from neobert.model import compile_model
         compile_model(model, tc.compile_mode, autotune=tc.compile_autotune, cat_in_place=tc.compile_cat_in_place)
     model, opt, dl, *edls = acc.prepare(model, opt, dl, *edls)
     sched, hp = _plan(cfg, opt, len(dl), max_len, mp, acc.num_processes)
     res = _results(cfg, task, data, load_info, hp, train, evals)
     save_config(cfg, out/"config.yaml")
-    run = dict(cfg=cfg, task=task, model=model, tokenizer=tokenizer, opt=opt, sched=sched, acc=acc, dl=dl, edls=edls, evals=evals,
+    run = dict(cfg=cfg, task=task, model=model, tokenizer=tokenizer, opt=opt, sched=sched, acc=acc, dl=dl, edls=edls,
+               evals=evals,
                res=res, out=out, t0=t0, since_best=0)
     step = _glue_loop(run, progress)
     res.update(finished=True, steps=step, wall_time_s=time.time() - t0)
@@ -237,7 +259,8 @@ def grid_points(cfg:Config) -> list:
     "The grid's points as dicts of dotted overrides (empty when no glue.grid_* list is set)."
     gc, tc, oc = cfg.glue, cfg.trainer, cfg.optimizer
     if not (gc.grid_batch_size or gc.grid_lr or gc.grid_weight_decay or gc.grid_seed): return []
-    axes = (gc.grid_batch_size or [tc.batch_size], gc.grid_lr or [oc.lr], gc.grid_weight_decay or [oc.weight_decay], gc.grid_seed or [tc.seed])
+    axes = (gc.grid_batch_size or [tc.batch_size], gc.grid_lr or [oc.lr], gc.grid_weight_decay or [oc.weight_decay],
+            gc.grid_seed or [tc.seed])
     return [{"trainer.batch_size": b, "optimizer.lr": lr, "optimizer.weight_decay": wd, "trainer.seed": s}
             for b, lr, wd, s in itertools.product(*axes)]
 
@@ -253,7 +276,8 @@ def with_overrides(cfg:Config, over:dict) -> Config:
     return config_from_dict(d)
 
 def run_one(cfg:Config, task:TaskSpec=None, progress:bool=None) -> dict:
-    "Fine-tune and evaluate once into trainer.output_dir (kept as is when it already holds a finished run, unless glue.overwrite)."
+    """Fine-tune and evaluate once into trainer.output_dir (kept as is when it already holds a finished run, unless
+    glue.overwrite)."""
     task = task or resolve_task(cfg.glue)
     out = Path(cfg.trainer.output_dir)
     if (out/"results.json").exists() and not cfg.glue.overwrite:
@@ -267,7 +291,8 @@ def run_one(cfg:Config, task:TaskSpec=None, progress:bool=None) -> dict:
     return finetune(cfg, task, model, tokenizer, data, info, progress=progress)
 
 def run_glue(cfg:Config, progress:bool=None) -> dict:
-    "Run the `glue` section: one fine-tune, or the grid (sequentially, or the point glue.grid_index). Returns the results (grid: the grid record)."
+    """Run the `glue` section: one fine-tune, or the grid (sequentially, or the point glue.grid_index). Returns the
+    results (grid: the grid record)."""
     task = resolve_task(cfg.glue)
     check_model_path(cfg.model.name_or_path)            # a missing folder is said before any data is read
     points = grid_points(cfg)
@@ -275,14 +300,16 @@ def run_glue(cfg:Config, progress:bool=None) -> dict:
     root = Path(cfg.trainer.output_dir)
     if cfg.glue.grid_dry_run:
         for i, p in enumerate(points):
-            print(f"[{i}] {point_name(p)}: python scripts/glue.py " + " ".join(sys.argv[1:]) + f" --glue.grid_index {i}")
+            print(f"[{i}] {point_name(p)}: python scripts/glue.py " + " ".join(sys.argv[1:])
+                  + f" --glue.grid_index {i}")
         return {"points": points}
     if cfg.glue.grid_index is not None and cfg.glue.grid_index >= len(points):
         raise ConfigError(f"glue.grid_index: {cfg.glue.grid_index} is out of range, the grid has {len(points)} points")
     todo = range(len(points)) if cfg.glue.grid_index is None else [cfg.glue.grid_index]
     for i in todo:
         p = points[i]
-        sub = with_overrides(cfg, {**p, "trainer.output_dir": str(root/point_name(p)), "glue.grid_batch_size": [], "glue.grid_lr": [],
+        sub = with_overrides(cfg, {**p, "trainer.output_dir": str(root/point_name(p)), "glue.grid_batch_size": [],
+                                   "glue.grid_lr": [],
                                    "glue.grid_weight_decay": [], "glue.grid_seed": [], "glue.grid_index": None})
         print(f"grid point {i + 1}/{len(points)}: {point_name(p)}", file=sys.stderr)
         run_one(sub, task, progress)
@@ -305,7 +332,8 @@ def write_grid_record(root, points:list) -> dict:
 # %% ../nbs/07a_glue_finetune.ipynb #b2077cbd
 PAPER_GLUE = {"NeoBERT-4096 (paper)": {"mnli": 89.0, "qnli": 93.7, "qqp": 90.7, "rte": 91.3, "sst2": 95.6, "mrpc": 93.4,
                                        "cola": 66.2, "stsb": 91.8, "average": 89.0}}
-TASK_TITLES = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP", "mnli": "MNLI", "qnli": "QNLI",
+TASK_TITLES = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP", "mnli": "MNLI",
+               "qnli": "QNLI",
                "rte": "RTE", "wnli": "WNLI"}
 _SHORT = {"accuracy": "acc", "f1": "F1", "matthews_correlation": "MCC", "pearson": "Pearson", "spearmanr": "Spearman",
           "accuracy_mismatched": "acc-mm"}
@@ -323,7 +351,8 @@ def collect_results(results_dir) -> list:
     return out
 
 def glue_summary(results_dir, reference:dict=None) -> dict:
-    "Best run per task, task scores x100, the GLUE average and the reference numbers: {'rows': [...], 'average': ..., 'reference': ...}."
+    """Best run per task, task scores x100, the GLUE average and the reference numbers: {'rows': [...], 'average':
+    ..., 'reference': ...}."""
     reference = PAPER_GLUE if reference is None else reference
     best, runs = {}, collect_results(results_dir)
     for r in runs:
@@ -335,7 +364,8 @@ def glue_summary(results_dir, reference:dict=None) -> dict:
         s, r, n = best[t]
         names = task_metric_names(t) if t in GLUE_TASKS else list(r["best"])
         row = dict(task=t, title=TASK_TITLES.get(t, t), metric="/".join(_SHORT.get(m, m) for m in names),
-                   score=100 * s, values={m: (100 * r["best"][m] if r["best"].get(m) is not None else None) for m in names},
+                   score=100 * s, values={m: (100 * r["best"][m] if r["best"].get(m) is not None else None)
+                                          for m in names},
                    runs=n, run=r["run"], model=r.get("model"), in_average=t in GLUE_AVERAGE_TASKS)
         for name, ref in reference.items(): row[name] = ref.get(t)
         rows.append(row)
@@ -353,7 +383,8 @@ def summary_markdown(s:dict) -> str:
     for r in s["rows"]:
         detail = f" ({'/'.join(_fmt(v) for v in r['values'].values())})" if len(r["values"]) > 1 else ""
         title = r["title"] + ("" if r["in_average"] or r["task"] not in GLUE_TASKS else " (not averaged)")
-        lines.append("| " + " | ".join([title, r["metric"], _fmt(r["score"]) + detail] + [_fmt(r.get(n)) for n in refs] + [str(r["runs"]), r["run"]]) + " |")
+        lines.append("| " + " | ".join([title, r["metric"], _fmt(r["score"]) + detail] + [_fmt(r.get(n)) for n in refs]
+                                       + [str(r["runs"]), r["run"]]) + " |")
     note = "" if not s["tasks_missing"] else f" (missing: {', '.join(TASK_TITLES[t] for t in s['tasks_missing'])})"
     lines.append("| " + " | ".join(["**GLUE average**", "8 tasks, no WNLI", f"**{_fmt(s['average'])}**{note}"]
                                     + [_fmt(s["reference"][n].get("average")) for n in refs] + ["", ""]) + " |")
@@ -371,7 +402,8 @@ def write_summary(s:dict, out_dir, chart:bool=True) -> dict:
         for r in s["rows"]:
             w.writerow([r["task"], r["metric"], _fmt(r["score"], 2), "/".join(_fmt(v, 2) for v in r["values"].values())]
                        + [_fmt(r.get(n), 1) for n in refs] + [r["runs"], r["run"], r["model"]])
-        w.writerow(["average", "glue (8 tasks, no WNLI)", _fmt(s["average"], 2), ""] + [_fmt(s["reference"][n].get("average")) for n in refs] + ["", "", ""])
+        w.writerow(["average", "glue (8 tasks, no WNLI)", _fmt(s["average"], 2), ""]
+                   + [_fmt(s["reference"][n].get("average")) for n in refs] + ["", "", ""])
     if chart:
         fig = plot_summary(s); fig.savefig(out/"glue_summary.png", dpi=100, bbox_inches="tight")
         import matplotlib.pyplot as _plt; _plt.close(fig)
@@ -379,15 +411,31 @@ def write_summary(s:dict, out_dir, chart:bool=True) -> dict:
     return paths
 
 def plot_summary(s:dict, figsize=(6, 3)):
-    """Grouped bars: our score per GLUE task and the GLUE average beside each reference; our own tasks (not GLUE) apart, after a
-    gap, labelled and with no reference bars; the average only where ours exists (all eight tasks), so like stands beside like."""
+    """Grouped bars: our score per GLUE task and the GLUE average beside each reference; our own tasks (not GLUE)
+    apart, after a
+    gap, labelled and with no reference bars; the average only where ours exists (all eight tasks), so like stands
+    beside like."""
     import matplotlib.pyplot as _plt
-    glue = [r for r in s["rows"] if r["task"] in GLUE_TASKS]; own = [r for r in s["rows"] if r["task"] not in GLUE_TASKS]
+    glue = [r for r in s["rows"] if r["task"] in GLUE_TASKS]
+    own = [r for r in s["rows"] if r["task"] not in GLUE_TASKS]
     have_avg = s["average"] is not None and math.isfinite(s["average"])
-    labels = [r["title"] for r in glue] + ["GLUE avg" if have_avg else f"GLUE avg\n(n/a: {len(s['tasks_missing'])} missing)"] + [f"{r['title']}\n(own task)" for r in own]
+    labels = [r["title"] for r in glue] + ["GLUE avg" if have_avg
+
+
+
+
+
+
+
+
+
+                                                                               else f"GLUE avg\n(n/a: "
+                                                                                    f"{len(s['tasks_missing'])} "
+                                                                                    f"missing)"] + [f"{r['title']}\n(own task)" for r in own]
     x = np.r_[np.arange(len(glue) + 1), len(glue) + 1.5 + np.arange(len(own))]
     series = {"ours": [r["score"] for r in glue] + [s["average"] if have_avg else None] + [r["score"] for r in own]}
-    for name in s["reference"]: series[name] = [r.get(name) for r in glue] + [s["reference"][name].get("average") if have_avg else None] + [None] * len(own)
+    for name in s["reference"]: series[name] = [r.get(name) for r in glue] + [s["reference"][name].get("average")
+                                                                              if have_avg else None] + [None] * len(own)
     fig, ax = _plt.subplots(figsize=figsize, dpi=72)
     w = 0.8 / len(series)
     for i, (name, v) in enumerate(series.items()):
@@ -399,7 +447,8 @@ def plot_summary(s:dict, figsize=(6, 3)):
     return fig
 
 def summarize_glue(results_dir, out_dir=None, reference=None, chart:bool=True, verbose:bool=True) -> dict:
-    "Summarize every run below `results_dir`: print the markdown table, write md/csv/png to `out_dir` (default: `results_dir`)."
+    """Summarize every run below `results_dir`: print the markdown table, write md/csv/png to `out_dir` (default:
+    `results_dir`)."""
     ref = dict(PAPER_GLUE)
     if reference:
         import yaml
@@ -408,7 +457,8 @@ def summarize_glue(results_dir, out_dir=None, reference=None, chart:bool=True, v
         extra = yaml.safe_load(p.read_text())
         if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
             raise UserError(f"{p}: expected {{name: {{task: score}}}}")
-        ref.update({k: {norm_task(t) if t != "average" else t: float(x) for t, x in v.items()} for k, v in extra.items()})
+        ref.update({k: {norm_task(t) if t != "average" else t: float(x) for t, x in v.items()} for k,
+                    v in extra.items()})
     s = glue_summary(results_dir, ref)
     s["paths"] = {k: str(v) for k, v in write_summary(s, out_dir or results_dir, chart).items()}
     if verbose: print(summary_markdown(s))
@@ -422,7 +472,8 @@ def glue_cli(config:str=None):  # YAML config file (e.g. configs/glue/sst2.yaml)
     cfg = cli_config(config=config)
     res = run_glue(cfg)
     if "runs" in res: res = {"best_run": res["best_run"], **((res["best"] or {}))}
-    print(json.dumps(_clean({"output_dir": cfg.trainer.output_dir, "best": res.get("best"), "best_step": res.get("best_step"),
+    print(json.dumps(_clean({"output_dir": cfg.trainer.output_dir, "best": res.get("best"),
+                             "best_step": res.get("best_step"),
                              **({"best_run": res["best_run"]} if "best_run" in res else {})})))
 
 @call_parse

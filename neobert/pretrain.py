@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 from .config import Config, UserError, user_errors, cli_config
 from .measure import set_cpu_threads, keep_freed_memory, model_flops, guess_peak_tflops
-from .train import (set_seed, build_model, build_optimizer, build_scheduler, resolve_mixed_precision, forward_backward,
+from .train import (set_seed, build_model, build_optimizer, build_scheduler, resolve_mixed_precision,
+                           forward_backward,
                            evaluate_mlm, unigram_baseline_loss, mask_one_word, fill_mask, TrainHooks)
 from .trainer import Trainer, TrainTask, enable_gradient_checkpointing
 
@@ -26,7 +27,8 @@ def data_skips(stream) -> int:
     return int(st.get("skipped_empty", 0) + st.get("bad_rows", 0))
 
 def heldout_texts(cfg:Config, tokenizer):
-    "Held-out documents as text, for the fill-mask demo; with data.source=pretokenized, decoded from the validation shards."
+    """Held-out documents as text, for the fill-mask demo; with data.source=pretokenized, decoded from the validation
+    shards."""
     from neobert.data import iter_documents, TokenShards
     if cfg.data.source != "pretokenized": yield from iter_documents(cfg, "validation"); return
     ts = TokenShards(cfg.data.pretokenized_dir, "validation")
@@ -49,7 +51,8 @@ def plot_curves(train:list[dict], val:list[dict], path, baseline:Optional[float]
 
 # %% ../nbs/06b_pretrain.ipynb #574899ed
 class MLMTask(TrainTask):
-    "Masked-language modelling for `Trainer.fit`, on the trainer's prepared model and its data (`trainer.data`, a prefetched stream)."
+    """Masked-language modelling for `Trainer.fit`, on the trainer's prepared model and its data (`trainer.data`, a
+    prefetched stream)."""
     def __init__(self, trainer:Trainer, tokenizer, val_batches:list, baseline:float):
         self.tr, self.pad, self.val_batches, self.baseline = trainer, tokenizer.pad_token_id or 0, val_batches, baseline
         tc, acc = trainer.tc, trainer.accelerator
@@ -92,8 +95,11 @@ def log_metrics(self:MLMTask, step:int, lr:float) -> Optional[dict]:
     w, ts = self.win, self.tr.ts
     if not w["n"]: return None
     s = w["stats"]; l = (s[0] / w["n"]).item()
-    wn = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float() for p in self.tr.unwrapped.parameters()]))))  # one sync
-    m = dict(loss=l, perplexity=math.exp(min(l, 50)), accuracy=(s[1] / s[2].clamp(min=1)).item(), grad_norm=w["gn"] / w["n"],
+    wn = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float()
+                                                                         # one sync
+                                                                         for p in self.tr.unwrapped.parameters()]))))
+    m = dict(loss=l, perplexity=math.exp(min(l, 50)), accuracy=(s[1] / s[2].clamp(min=1)).item(),
+             grad_norm=w["gn"] / w["n"],
              weight_norm=wn, lr=lr, tokens=ts["tokens"], tokens_per_second=s[3].item() / max(w["time"], 1e-9),
              attended_length=s[4].item() / max(s[3].item(), 1))
     if self.peak: m["mfu"] = self.mfu(model_flops(self.mconfig, s[3].item(), s[4].item(), self.mask_frac), w["time"])
@@ -106,12 +112,15 @@ def log_metrics(self:MLMTask, step:int, lr:float) -> Optional[dict]:
 def evaluate(self:MLMTask, step:int) -> dict:
     "Held-out MLM loss, accuracy and perplexity beside the unigram baseline (the full result kept as `final`)."
     r = self.final = evaluate_mlm(self.tr.model, self.val_batches, self.tr.accelerator)
-    return dict(loss=r["loss"], accuracy=r["accuracy"], perplexity=math.exp(min(r["loss"], 50)), unigram_baseline_loss=self.baseline)
+    return dict(loss=r["loss"], accuracy=r["accuracy"], perplexity=math.exp(min(r["loss"], 50)),
+                unigram_baseline_loss=self.baseline)
 
 # %% ../nbs/06b_pretrain.ipynb #fcbe3a45
 def pretrain(cfg:Config, hooks:Optional[TrainHooks]=None) -> dict:
-    """Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to `output_dir/summary.json`.
-    The run folder is locked for the run; SIGTERM or SIGINT end it after the current step with a checkpoint (`Preempted`, exit 128 + signal)."""
+    """Pretrain (or resume pretraining) a NeoBERT MLM as configured; returns the summary written to
+    `output_dir/summary.json`.
+    The run folder is locked for the run; SIGTERM or SIGINT end it after the current step with a checkpoint
+    (`Preempted`, exit 128 + signal)."""
     trainer = Trainer(cfg, hooks, cfg.data.max_length, desc="pretrain")
     with trainer.session(): return _pretrain(trainer)
 
@@ -128,7 +137,8 @@ def _pretrain(trainer:Trainer) -> dict:
     trainer.load_checkpoint(model, tokenizer, tokens=0)
     trainer.say(f"output: {trainer.out.resolve()}  (checkpoints/, metrics.jsonl, summary.json, loss_curves.png)")
     model, optimizer, scheduler = _optimize(trainer, model)
-    ga = trainer.accelerator.gradient_accumulation_steps        # after prepare: DeepSpeed's config may have the last word
+    # after prepare: DeepSpeed's config may have the last word
+    ga = trainer.accelerator.gradient_accumulation_steps
     trainer.state_extra = dict(gradient_accumulation_steps=ga, cpu_threads=threads)
     _say_model(trainer, threads)
     train_stream = build_pretraining_stream(cfg, tokenizer, "train", rank=trainer.rank, world_size=trainer.world)
@@ -148,7 +158,8 @@ def _pretrain(trainer:Trainer) -> dict:
 
 # %% ../nbs/06b_pretrain.ipynb #ecc8ce2c
 def _resume_threads(trainer:Trainer, threads:int) -> int:
-    "On a CPU with `trainer.cpu_threads` unset: the thread count the checkpoint was trained with (the same float rounding)."
+    """On a CPU with `trainer.cpu_threads` unset: the thread count the checkpoint was trained with (the same float
+    rounding)."""
     if trainer.tc.cpu_threads is not None or trainer.accelerator.device.type != "cpu": return threads
     saved = json.loads((trainer.resume / "trainer_state.json").read_text()).get("cpu_threads")
     if saved: torch.set_num_threads(saved); return saved
@@ -168,9 +179,12 @@ def _optimize(trainer:Trainer, model):
 def _say_model(trainer:Trainer, threads:int):
     tc, mc, acc = trainer.tc, trainer.unwrapped.config, trainer.accelerator
     comp = f"compiled ({tc.compile_mode}{', max-autotune' if tc.compile_autotune else ''}{'' if tc.compile_cat_in_place else ', concatenations per element'})"
-    trainer.say(f"model: {trainer.n_params/1e6:.2f}M parameters ({mc.num_hidden_layers} layers x {mc.hidden_size}); {trainer.world} process(es) on "
-                f"{acc.device}" + (f" ({threads} thread(s))" if acc.device.type == "cpu" else "") + f", precision {resolve_mixed_precision(tc)}, "
-                f"{acc.gradient_accumulation_steps} micro-batch(es) of {tc.batch_size} x {trainer.cfg.data.max_length} per step and process; "
+    trainer.say(f"model: {trainer.n_params/1e6:.2f}M parameters ({mc.num_hidden_layers} layers x {mc.hidden_size}); "
+                f"{trainer.world} process(es) on "
+                f"{acc.device}" + (f" ({threads} thread(s))" if acc.device.type == "cpu" else "")
+                    + f", precision {resolve_mixed_precision(tc)}, "
+                f"{acc.gradient_accumulation_steps} micro-batch(es) of {tc.batch_size} x "
+                f"{trainer.cfg.data.max_length} per step and process; "
                 f"attention {mc.attn_backend}, " + (comp if tc.compile else "eager"))
 
 # %% ../nbs/06b_pretrain.ipynb #d865e31c
@@ -183,14 +197,16 @@ def _val_batches(trainer:Trainer, val_stream) -> list:
     n_val = torch.tensor(len(val_batches), device=trainer.accelerator.device)
     if trainer.world > 1: n_val = trainer.accelerator.reduce(n_val, "min")
     val_batches = val_batches[:int(n_val)]
-    if not val_batches: raise UserError("the validation split produced no batches: add validation data or lower trainer.batch_size")
+    if not val_batches: raise UserError("the validation split produced no batches: add validation data or lower "
+                                        "trainer.batch_size")
     return val_batches
 
 def _baseline(trainer:Trainer, tokenizer, val_batches:list) -> float:
     "The unigram baseline from training-token frequencies: the whole corpus when it is local, a sample of a hub stream."
     from neobert.data import token_counts
     cfg = trainer.cfg
-    counts = token_counts(cfg, tokenizer, "train", max_documents=None if cfg.data.source in ("embedded", "files") else 50_000)
+    counts = token_counts(cfg, tokenizer, "train", max_documents=None if cfg.data.source in ("embedded", "files")
+                          else 50_000)
     return unigram_baseline_loss(counts, val_batches, trainer.accelerator)
 
 # %% ../nbs/06b_pretrain.ipynb #5d39ed38
@@ -202,20 +218,25 @@ def _summary(trainer:Trainer, task:MLMTask, step:int, t_begin:float) -> dict:
     last = task.last_train_loss
     if last is None: last = next((r["loss"] for r in reversed(trainer.logger.history("train"))), None)
     summary = dict(steps=step, tokens=ts["tokens"], final_train_loss=last, val_mlm_loss=final["loss"],
-                   val_mlm_accuracy=final["accuracy"], val_masked_tokens=final["tokens"], unigram_baseline_loss=task.baseline,
+                   val_mlm_accuracy=final["accuracy"], val_masked_tokens=final["tokens"],
+                       unigram_baseline_loss=task.baseline,
                    tokens_per_second=ts["tokens"] / max(ts["train_time"], 1e-9), train_time=ts["train_time"],
-                   wall_time=time.time() - t_begin, skipped_steps=ts["skipped_steps"], parameters=trainer.n_params, processes=trainer.world,
-                   checkpoint=str(trainer.ckm.path(step)), output_dir=str(trainer.out), model_flops=ts.get("model_flops"),
+                   wall_time=time.time() - t_begin, skipped_steps=ts["skipped_steps"], parameters=trainer.n_params,
+                       processes=trainer.world,
+                   checkpoint=str(trainer.ckm.path(step)), output_dir=str(trainer.out),
+                       model_flops=ts.get("model_flops"),
                    mfu=task.mfu(ts["model_flops"], ts["train_time"]) if peak and ts.get("model_flops") else None,
                    rollbacks=ts["rollbacks"], skipped_rows=data_skips(it),
-                   data_stats={k: it.state_dict()["stats"].get(k, 0) for k in ("documents", "skipped_empty", "bad_rows")})
+                   data_stats={k: it.state_dict()["stats"].get(k, 0)
+                               for k in ("documents", "skipped_empty", "bad_rows")})
     wsha = None
     if not _sharded(trainer.accelerator):                        # sharded engines hold only a piece of the weights
         wsha = hashlib.sha256()
         for n, p in sorted(trainer.unwrapped.state_dict().items()): wsha.update(n.encode()); wsha.update(p.detach().float().cpu().numpy().tobytes())
         wsha = wsha.hexdigest()
     from accelerate.utils import gather_object
-    summary["processes_detail"] = gather_object([dict(rank=trainer.rank, data_sha256=task.data_sha.hexdigest(), weights_sha256=wsha)])
+    summary["processes_detail"] = gather_object([dict(rank=trainer.rank, data_sha256=task.data_sha.hexdigest(),
+                                                      weights_sha256=wsha)])
     return summary
 
 # %% ../nbs/06b_pretrain.ipynb #4a54a638
@@ -225,11 +246,14 @@ def _report(trainer:Trainer, task:MLMTask, tokenizer, summary:dict):
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_curves(trainer.logger.history("train"), trainer.logger.history("val"), out / "loss_curves.png", baseline)
     say(f"\nheld-out MLM loss {final['loss']:.3f} vs unigram baseline {baseline:.3f} "
-        f"({'below' if final['loss'] < baseline else 'NOT below: above'} the baseline by {abs(baseline - final['loss']):.3f}); "
+        f"({'below' if final['loss'] < baseline else 'NOT below: above'} the baseline by "
+        f"{abs(baseline - final['loss']):.3f}); "
         f"masked-token accuracy {final['accuracy']:.3f}")
-    say(f"{summary['steps']} steps, {summary['tokens']:,} tokens, {summary['tokens_per_second']:,.0f} tokens/s, wall time {summary['wall_time']:.0f}s")
+    say(f"{summary['steps']} steps, {summary['tokens']:,} tokens, {summary['tokens_per_second']:,.0f} tokens/s, wall "
+        f"time {summary['wall_time']:.0f}s")
     ds = summary["data_stats"]
-    say(f"data: {ds['documents']:,} documents read on this process, {ds['skipped_empty'] + ds['bad_rows']:,} rows skipped "
+    say(f"data: {ds['documents']:,} documents read on this process, {ds['skipped_empty'] + ds['bad_rows']:,} rows "
+        f"skipped "
         f"({ds['skipped_empty']:,} empty, {ds['bad_rows']:,} malformed)")
     demo = []
     for i, t in enumerate(heldout_texts(trainer.cfg, tokenizer) if not _sharded(trainer.accelerator) else []):
@@ -239,7 +263,8 @@ def _report(trainer:Trainer, task:MLMTask, tokenizer, summary:dict):
         say("fill-mask on held-out sentences:")
         for (text, word), preds in zip(demo, fill_mask(trainer.unwrapped, tokenizer, [d[0] for d in demo])):
             say(f"  {text}\n    -> {', '.join(f'{t} ({p:.2f})' for t, p in preds[0])}   [answer: {word}]")
-    say(f"outputs in {out.resolve()}: summary.json, loss_curves.png, metrics.jsonl, final weights {summary['checkpoint']}")
+    say(f"outputs in {out.resolve()}: summary.json, loss_curves.png, metrics.jsonl, final weights "
+        f"{summary['checkpoint']}")
 
 # %% ../nbs/06b_pretrain.ipynb #0e834dcd
 @call_parse(nested=True)

@@ -18,8 +18,10 @@ from .config import Config, UserError, user_errors, cli_config, save_config, loa
 from .config import OptimizerConfig, SchedulerConfig, TrainerConfig, WandbConfig
 from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_model
 from .checkpoint import CheckpointManager, CorruptCheckpoint, RunLock, Preemption, Preempted, load_plain
-from .measure import (set_cpu_threads, keep_freed_memory, batch_tokens, attended_pairs, model_flops_per_token, model_flops,
-                             PEAK_BF16_TFLOPS, peak_tflops_of, guess_peak_tflops, categorize, summarize_profile, device_sync, StepProfiler)
+from .measure import (set_cpu_threads, keep_freed_memory, batch_tokens, attended_pairs, model_flops_per_token,
+                             model_flops,
+                             PEAK_BF16_TFLOPS, peak_tflops_of, guess_peak_tflops, categorize, summarize_profile,
+                                 device_sync, StepProfiler)
 
 # %% auto #0
 __all__ = ['SHAPE_KEYS', 'RESUME_APPLIED', 'RESUME_REFUSED', 'set_seed', 'rng_state', 'set_rng_state', 'param_groups',
@@ -38,7 +40,8 @@ def rng_state() -> dict:
     "Every random generator's state, as lists and tensors (loadable with `weights_only=True`)."
     py = random.getstate()
     npst = np.random.get_state()
-    st = dict(python=[py[0], list(py[1]), py[2]], numpy=[npst[0], torch.from_numpy(npst[1].astype(np.int64)), *npst[2:]],
+    st = dict(python=[py[0], list(py[1]), py[2]],
+              numpy=[npst[0], torch.from_numpy(npst[1].astype(np.int64)), *npst[2:]],
               torch=torch.get_rng_state())
     if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -55,7 +58,8 @@ def set_rng_state(st:dict):
 # %% ../nbs/06_train.ipynb #97622ad0
 def param_groups(model:torch.nn.Module, weight_decay:float, no_decay_norms_and_biases:bool=True,
                  no_decay:Optional[Callable]=None) -> list[dict]:
-    "Split trainable parameters into a decayed group and a no-decay group (1-D params when asked, or `no_decay(name, p)`)."
+    """Split trainable parameters into a decayed group and a no-decay group (1-D params when asked, or
+    `no_decay(name, p)`)."""
     dec, nodec = [], []
     for n, p in model.named_parameters():
         if not p.requires_grad: continue
@@ -78,7 +82,8 @@ def decay_end(scfg:SchedulerConfig, max_steps:int) -> int:
     return scfg.decay_steps if scfg.decay_steps is not None else max(1, int(0.9 * max_steps))
 
 def lr_at(step:int, scfg:SchedulerConfig, max_steps:int, peak:float) -> float:
-    "Learning rate for optimizer step `step` (0-based): warmup, decay to `final_lr_ratio*peak` at `decay_end`, constant."
+    """Learning rate for optimizer step `step` (0-based): warmup, decay to `final_lr_ratio*peak` at `decay_end`,
+    constant."""
     end, floor = decay_end(scfg, max_steps), scfg.final_lr_ratio * peak
     w = scfg.warmup_steps if scfg.name == "constant" else min(scfg.warmup_steps, end)   # a run shorter than its warmup
     if step < w: return peak * (step + 1) / w
@@ -88,10 +93,12 @@ def lr_at(step:int, scfg:SchedulerConfig, max_steps:int, peak:float) -> float:
     shape = 0.5 * (1 + math.cos(math.pi * t)) if scfg.name == "cosine" else 1 - t
     return floor + (peak - floor) * shape
 
-def build_scheduler(optimizer:torch.optim.Optimizer, scfg:SchedulerConfig, max_steps:int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(optimizer:torch.optim.Optimizer, scfg:SchedulerConfig,
+                    max_steps:int) -> torch.optim.lr_scheduler.LambdaLR:
     "A `LambdaLR` following `lr_at` (relative to each group's initial lr)."
     if decay_end(scfg, max_steps) < scfg.warmup_steps and scfg.name != "constant":
-        warnings.warn(f"scheduler.warmup_steps ({scfg.warmup_steps}) is past the end of the decay ({decay_end(scfg, max_steps)}): "
+        warnings.warn(f"scheduler.warmup_steps ({scfg.warmup_steps}) is past the end of the decay "
+                      f"({decay_end(scfg, max_steps)}): "
                       f"warming up over {decay_end(scfg, max_steps)} steps instead", stacklevel=2)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, scfg, max_steps, 1.0))
 
@@ -110,14 +117,16 @@ def accumulation_steps(tcfg:TrainerConfig, max_length:int, world_size:int=1) -> 
     return max(1, round(tcfg.tokens_per_step / (tcfg.batch_size * max_length * world_size)))
 
 def make_accelerator(tcfg:TrainerConfig, max_length:int=512, **kwargs):
-    "Build the run's `Accelerator` (CPU processes over gloo when there is no CUDA), with precision and accumulation set."
+    """Build the run's `Accelerator` (CPU processes over gloo when there is no CUDA), with precision and accumulation
+    set."""
     from accelerate import Accelerator, PartialState
     cuda = torch.cuda.is_available()
     world = PartialState(cpu=not cuda).num_processes
     if cuda and tcfg.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
     ga = accumulation_steps(tcfg, max_length, world)
-    acc = Accelerator(cpu=not cuda, mixed_precision=resolve_mixed_precision(tcfg, cuda), gradient_accumulation_steps=ga, **kwargs)
+    acc = Accelerator(cpu=not cuda, mixed_precision=resolve_mixed_precision(tcfg, cuda), gradient_accumulation_steps=ga,
+                      **kwargs)
     if acc.gradient_accumulation_steps != ga and "DEEPSPEED" not in str(acc.distributed_type):
         acc.gradient_accumulation_steps = ga         # an accelerate config file's value must not override ours
     return acc
@@ -127,7 +136,8 @@ class NonFiniteError(UserError):
     "Training produced a non-finite loss or gradient (policy `halt`, or too many skipped steps in a row)."
 
 def _to(t:torch.Tensor, device) -> torch.Tensor:
-    "`t` on `device` without the host waiting: through pinned memory from a CPU to a GPU (a copy from pageable memory can stall the host)."
+    """`t` on `device` without the host waiting: through pinned memory from a CPU to a GPU (a copy from pageable
+    memory can stall the host)."""
     if torch.device(device).type == "cuda" and t.device.type == "cpu": t = t.pin_memory()
     return t.to(device, non_blocking=True)
 
@@ -135,16 +145,22 @@ def to_device(batch:dict, device) -> dict:
     "Move a batch's tensors to `device` without waiting for it (`_to`), leaving other values as they are."
     return {k: _to(v, device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
-def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, loss_scale:float=1.0, stop:bool=False) -> torch.Tensor:
-    """Forward and backward over one step's micro-batches (as the host holds them); loss normalised by the global masked-token count.
-    Returns [loss, correct, masked, tokens, attended pairs, stop requests] summed over processes, on the device (`stop`: this process
-    asks to stop; riding on the step's own reduction, every process learns it at the same step). `loss_scale` multiplies the loss (fault injection). The host never waits for the
+def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0, loss_scale:float=1.0,
+                     stop:bool=False) -> torch.Tensor:
+    """Forward and backward over one step's micro-batches (as the host holds them); loss normalised by the global
+    masked-token count.
+    Returns [loss, correct, masked, tokens, attended pairs, stop requests] summed over processes, on the device
+    (`stop`: this process
+    asks to stop; riding on the step's own reduction, every process learns it at the same step). `loss_scale`
+    multiplies the loss (fault injection). The host never waits for the
     device here: what depends only on the batch (the masked positions, counts, pairs) is computed from the host copy."""
     ga, world, dev = len(micro_batches), accelerator.num_processes, accelerator.device
     if accelerator.gradient_accumulation_steps != ga:
         raise ValueError(f"{ga} micro-batches but the accelerator accumulates {accelerator.gradient_accumulation_steps}")
-    masked = [(b["labels"] != -100).reshape(-1).nonzero().squeeze(-1) for b in micro_batches]    # flat positions, per micro-batch
-    counts = torch.stack([torch.tensor([float(len(m)), float((b["input_ids"] != pad_id).sum()), float(attended_pairs(b, pad_id))], dtype=torch.float64)
+    # flat positions, per micro-batch
+    masked = [(b["labels"] != -100).reshape(-1).nonzero().squeeze(-1) for b in micro_batches]
+    counts = torch.stack([torch.tensor([float(len(m)), float((b["input_ids"] != pad_id).sum()),
+                                        float(attended_pairs(b, pad_id))], dtype=torch.float64)
                           for m, b in zip(masked, micro_batches)]).sum(0)                      # [masked, tokens, pairs]
     counts = _to(torch.cat([counts, torch.tensor([float(stop)], dtype=torch.float64)]), dev)
     n = accelerator.reduce(counts[0].float(), "sum").clamp(min=1)  # masked tokens in the global batch
@@ -160,7 +176,8 @@ def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0,
         with torch.no_grad():
             tgt = b["labels"].reshape(-1)[m]
             pred = out.logits.argmax(-1)
-            if pred.dim() > 1: pred = pred.reshape(-1)[m]         # the masked-only decoder already gives the masked positions' logits
+            # the masked-only decoder already gives the masked positions' logits
+            if pred.dim() > 1: pred = pred.reshape(-1)[m]
             gstats += torch.stack([loss.detach().double(), (pred == tgt).sum().double()])
     return accelerator.reduce(torch.cat([gstats, counts]), "sum")
 
@@ -170,8 +187,10 @@ def _engine(accelerator) -> str:
 
 def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:float, stats:torch.Tensor|None=None,
                  loss_limit:float=math.inf) -> tuple[float, bool, torch.Tensor|None]:
-    """Clip, check finiteness, step optimizer and scheduler. Returns (grad_norm, updated, stats on the host): a non-finite loss or norm, or a loss above `loss_limit`, skips the update.
-    Deciding needs the loss and the norm on the host: the step's one wait for the device. `stats` (a device tensor, such as
+    """Clip, check finiteness, step optimizer and scheduler. Returns (grad_norm, updated, stats on the host): a
+    non-finite loss or norm, or a loss above `loss_limit`, skips the update.
+    Deciding needs the loss and the norm on the host: the step's one wait for the device. `stats` (a device tensor,
+    such as
     `forward_backward`'s) comes back in the same copy; the third value is None without it."""
     dev = accelerator.device
     norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm if max_grad_norm > 0 else float("inf"))
@@ -214,8 +233,10 @@ class MetricsLogger:
         rec = dict(step=step, split=split, **{k: (float(v) if torch.is_tensor(v) else v) for k, v in metrics.items()})
         if self.path:
             with open(self.path, "a") as f: f.write(json.dumps(rec) + "\n")
-        if self.stdout: tqdm.write(f"[{split}] step {step} | " + " | ".join(f"{k} {_fmt(v)}" for k, v in rec.items() if k not in ("step", "split")))
-        if self.run is not None: self.run.log({f"{split}/{k}": v for k, v in rec.items() if k not in ("step", "split")}, step=step)
+        if self.stdout: tqdm.write(f"[{split}] step {step} | "
+                                   + " | ".join(f"{k} {_fmt(v)}" for k, v in rec.items() if k not in ("step", "split")))
+        if self.run is not None: self.run.log({f"{split}/{k}": v for k, v in rec.items() if k not in ("step", "split")},
+                                              step=step)
 
     def history(self, split:Optional[str]=None) -> list[dict]:
         "The records in the JSONL file (of one `split` if given)."
@@ -269,10 +290,12 @@ def unigram_baseline_loss(counts:torch.Tensor, batches:Iterable[dict], accelerat
     return (s[0] / s[1].clamp(min=1)).item()
 
 # %% ../nbs/06_train.ipynb #6e627a59
-_STOP = set("the a an of and or to in on at by for with from as is was were are be been it its this that these those he she they his her their which who not but also has had have".split())
+_STOP = set("the a an of and or to in on at by for with from as is was were are be been it its this that these those "
+            "he she they his her their which who not but also has had have".split())
 
 def mask_one_word(text:str, tokenizer, max_words:int=24, max_tokens:int=512) -> Optional[tuple[str, str]]:
-    "Cut `text` to its first sentence (at most `max_words` words, `max_tokens` tokens) and hide one whole content word: (masked text, word), or None."
+    """Cut `text` to its first sentence (at most `max_words` words, `max_tokens` tokens) and hide one whole content
+    word: (masked text, word), or None."""
     words = text.strip().split(". ")[0].split()[:max_words]
     while words and len(tokenizer(" ".join(words))["input_ids"]) > max_tokens: words = words[:-1]
     cands = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 4 and w.lower() not in _STOP
@@ -291,7 +314,8 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
         enc = tokenizer(t, return_tensors="pt").to(dev)
         logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0]
         pos = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
-        res.append([[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(*logits[q].float().softmax(-1).topk(k))] for q in pos])
+        res.append([[(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p,
+                     i in zip(*logits[q].float().softmax(-1).topk(k))] for q in pos])
     model.train(was)
     return res
 
@@ -299,18 +323,22 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
 def tokenizer_fingerprint(tokenizer) -> str:
     "A hash of the vocabulary and special tokens: equal fingerprints tokenize alike."
     v = sorted(tokenizer.get_vocab().items())
-    return hashlib.sha256(json.dumps([v, tokenizer.all_special_tokens, type(tokenizer).__name__.replace("Fast", "")]).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([v, tokenizer.all_special_tokens,
+                                      type(tokenizer).__name__.replace("Fast", "")]).encode()).hexdigest()[:16]
 
 SHAPE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
 
 def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
-    "The MLM model: from `model.name_or_path` when set (safetensors weights only), else a fresh init of `model.*` (seed it first)."
+    """The MLM model: from `model.name_or_path` when set (safetensors weights only), else a fresh init of `model.*`
+    (seed it first)."""
     mc = cfg.model
     if mc.name_or_path:
-        check_model_path(mc.name_or_path)                  # a missing local folder is said as such, not as a malformed hub id
+        # a missing local folder is said as such, not as a malformed hub id
+        check_model_path(mc.name_or_path)
         register_auto_classes()
         try: model = NeoBERTLMHead.from_pretrained(mc.name_or_path, use_safetensors=True)
-        except (OSError, ValueError) as e: raise UserError(f"model.name_or_path: cannot load {mc.name_or_path!r}: {e}") from None
+        except (OSError,
+                ValueError) as e: raise UserError(f"model.name_or_path: cannot load {mc.name_or_path!r}: {e}") from None
         model.set_attn_backend(mc.attn_backend)
         model.config.decoder_on_masked_only, model.config.residual_in_fp32 = mc.decoder_on_masked_only, mc.residual_in_fp32
     else: model = NeoBERTLMHead(NeoBERTConfig(**mc.arch()))
@@ -319,37 +347,54 @@ def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
     return model
 
 # %% ../nbs/06_train.ipynb #c5530c3f
-RESUME_APPLIED = ("optimizer.lr", "optimizer.betas", "optimizer.eps", "optimizer.weight_decay", "optimizer.max_grad_norm", "optimizer.fused",
-                  "scheduler.name", "scheduler.warmup_steps", "scheduler.decay_steps", "scheduler.final_lr_ratio", "trainer.max_steps")
+RESUME_APPLIED = ("optimizer.lr", "optimizer.betas", "optimizer.eps", "optimizer.weight_decay",
+                  "optimizer.max_grad_norm", "optimizer.fused",
+                  "scheduler.name", "scheduler.warmup_steps", "scheduler.decay_steps", "scheduler.final_lr_ratio",
+                      "trainer.max_steps")
 RESUME_REFUSED = ("optimizer.no_decay_norms_and_biases",)
 
 def check_resume(ckpt:Path, model, tokenizer, cfg:Config, world_size:int, warn:Callable) -> dict:
-    "Refuse a checkpoint of another model shape, tokenizer, process count or parameter grouping; warn on what is applied anew. Returns its trainer state, with `changed` (the applied settings that differ)."
+    """Refuse a checkpoint of another model shape, tokenizer, process count or parameter grouping; warn on what is
+    applied anew. Returns its trainer state, with `changed` (the applied settings that differ)."""
     ts = json.loads((ckpt / "trainer_state.json").read_text())
     saved = json.loads((ckpt / "config.json").read_text())
-    diff = [f"model.{k}: checkpoint {saved.get(k)} vs now {getattr(model.config, k)}" for k in SHAPE_KEYS if saved.get(k) != getattr(model.config, k)]
-    if diff: raise UserError(f"cannot resume from {ckpt}: the model shape changed ({'; '.join(diff)}). Use the original settings or a new trainer.output_dir")
+    diff = [f"model.{k}: checkpoint {saved.get(k)} vs now {getattr(model.config, k)}" for k in SHAPE_KEYS
+            if saved.get(k) != getattr(model.config, k)]
+    if diff: raise UserError(f"cannot resume from {ckpt}: the model shape changed ({'; '.join(diff)}). Use the "
+                             f"original settings or a new trainer.output_dir")
     if ts.get("tokenizer") != tokenizer_fingerprint(tokenizer):
-        raise UserError(f"cannot resume from {ckpt}: it was trained with another tokenizer than tokenizer.name_or_path={cfg.tokenizer.name_or_path!r}. Use the original tokenizer or a new trainer.output_dir")
+        raise UserError(f"cannot resume from {ckpt}: it was trained with another tokenizer than "
+                        f"tokenizer.name_or_path={cfg.tokenizer.name_or_path!r}. Use the original tokenizer or a new "
+                        f"trainer.output_dir")
     if ts.get("world_size", 1) != world_size:
-        raise UserError(f"cannot resume from {ckpt}: it was written by {ts.get('world_size')} processes, this run has {world_size}; the data positions of the processes can't be re-split. Use {ts.get('world_size')} processes or a new trainer.output_dir")
+        raise UserError(f"cannot resume from {ckpt}: it was written by {ts.get('world_size')} processes, this run has "
+                        f"{world_size}; the data positions of the processes can't be re-split. Use "
+                        f"{ts.get('world_size')} processes or a new trainer.output_dir")
     if ts.get("log_steps") != cfg.trainer.log_steps:
-        warn(f"trainer.log_steps changed from {ts.get('log_steps')} to {cfg.trainer.log_steps} since {ckpt.name}: the metrics log changes interval at step {ts['step']}")
+        warn(f"trainer.log_steps changed from {ts.get('log_steps')} to {cfg.trainer.log_steps} since {ckpt.name}: the "
+             f"metrics log changes interval at step {ts['step']}")
     old, now = load_config(ckpt / "config.yaml", []).to_dict(), cfg.to_dict()
     get = lambda d, key: d[key.split(".")[0]][key.split(".")[1]]
     for k in RESUME_REFUSED:
-        if get(old, k) != get(now, k): raise UserError(f"cannot resume from {ckpt}: {k} changed from {get(old, k)} to {get(now, k)} (it regroups the optimizer's state). Use the original value or a new trainer.output_dir")
+        if get(old, k) != get(now,
+                              k): raise UserError(f"cannot resume from {ckpt}: {k} changed from {get(old, k)} to "
+                                                  f"{get(now, k)} (it regroups the optimizer's state). Use the "
+                                                  f"original value or a new trainer.output_dir")
     ts["changed"] = [k for k in RESUME_APPLIED if get(old, k) != get(now, k)]
-    for k in ts["changed"]: warn(f"{k} changed from {get(old, k)} to {get(now, k)} since {ckpt.name}: applied from step {ts['step'] + 1}")
+    for k in ts["changed"]: warn(f"{k} changed from {get(old, k)} to {get(now, k)} since {ckpt.name}: applied from "
+                                 f"step {ts['step'] + 1}")
     return ts
 
 # %% ../nbs/06_train.ipynb #732ed468
 def retarget_optimizer_state(opt_sd:dict, sched_sd:dict, optimizer, cfg:Config) -> float:
-    "Give loaded optimizer and scheduler states the hyperparameters of the freshly built `optimizer` and the current schedule (moments kept). Returns the lr of the next step."
+    """Give loaded optimizer and scheduler states the hyperparameters of the freshly built `optimizer` and the
+    current schedule (moments kept). Returns the lr of the next step."""
     lr = cfg.optimizer.lr * lr_at(sched_sd["last_epoch"], cfg.scheduler, cfg.trainer.max_steps, 1.0)
     for saved, fresh in zip(opt_sd["param_groups"], optimizer.param_groups):
-        saved.update({k: v for k, v in fresh.items() if k not in ("params", "lr", "initial_lr")}, lr=lr, initial_lr=cfg.optimizer.lr)
-    sched_sd.update(base_lrs=[cfg.optimizer.lr] * len(opt_sd["param_groups"]), _last_lr=[lr] * len(opt_sd["param_groups"]))
+        saved.update({k: v for k, v in fresh.items() if k not in ("params", "lr", "initial_lr")}, lr=lr,
+                     initial_lr=cfg.optimizer.lr)
+    sched_sd.update(base_lrs=[cfg.optimizer.lr] * len(opt_sd["param_groups"]), _last_lr=[lr]
+                    * len(opt_sd["param_groups"]))
     return lr
 
 # %% ../nbs/06_train.ipynb #a021e849
@@ -363,10 +408,12 @@ def _quiet_hf():
         if was: hfl.enable_progress_bar()
 
 def save_training_state(d:Path, accelerator, model, optimizer, scheduler, tokenizer, cfg, stream, tstate:dict):
-    "Fill checkpoint folder `d` (called on every process): weights, tokenizer, optimizer, scheduler, config, trainer state, each process's random state and data position."
+    """Fill checkpoint folder `d` (called on every process): weights, tokenizer, optimizer, scheduler, config,
+    trainer state, each process's random state and data position."""
     r, main = accelerator.process_index, accelerator.is_main_process
     bare = accelerator.unwrap_model(model, keep_torch_compile=False)
-    sd = accelerator.get_state_dict(model) if _engine(accelerator) in ("FSDP", "DEEPSPEED") else bare.state_dict()   # gathers shards
+    # gathers shards
+    sd = accelerator.get_state_dict(model) if _engine(accelerator) in ("FSDP", "DEEPSPEED") else bare.state_dict()
     if main:
         with _quiet_hf(): bare.save_pretrained(d, state_dict=sd, max_shard_size="1000GB")
         tokenizer.save_pretrained(d)
@@ -385,7 +432,8 @@ def save_training_state(d:Path, accelerator, model, optimizer, scheduler, tokeni
 
 # %% ../nbs/06_train.ipynb #5fdeb4c9
 def restore_training_state(d:Path, accelerator, model, optimizer, scheduler, cfg:Config, changed=(), stream=None):
-    "Load checkpoint `d`'s optimizer, scheduler and this process's random state (and data position, given `stream`); `changed` settings retarget the optimizer. Pickles are refused."
+    """Load checkpoint `d`'s optimizer, scheduler and this process's random state (and data position, given
+    `stream`); `changed` settings retarget the optimizer. Pickles are refused."""
     kind, r = _engine(accelerator), accelerator.process_index
     if kind == "FSDP":
         from accelerate.utils import load_fsdp_optimizer
@@ -401,7 +449,8 @@ def restore_training_state(d:Path, accelerator, model, optimizer, scheduler, cfg
 
 # %% ../nbs/06_train.ipynb #119fee4d
 class LossSpikeGuard:
-    "Spikes: a loss above `factor` x the median of the last `window` good losses; `patience` in a row trigger `policy` (off, warn, skip, rollback)."
+    """Spikes: a loss above `factor` x the median of the last `window` good losses; `patience` in a row trigger
+    `policy` (off, warn, skip, rollback)."""
     def __init__(self, policy:str="off", factor:float=3.0, window:int=100, patience:int=1, history=()):
         self.policy, self.factor, self.patience = policy, factor, patience
         self.history, self.run = deque(history, maxlen=window), 0
@@ -416,18 +465,23 @@ class LossSpikeGuard:
         return self.limit() if self.policy == "skip" and self.run + 1 >= self.patience else math.inf
 
     def observe(self, loss:float, limit:float) -> Optional[str]:
-        "Record a step's loss against its `limit`; the policy when it is due (warn/rollback once per run of spikes, skip each time), else None."
+        """Record a step's loss against its `limit`; the policy when it is due (warn/rollback once per run of spikes,
+        skip each time), else None."""
         if not math.isfinite(loss): return None                      # the non-finite policy's business
         if loss <= limit: self.run = 0; self.history.append(loss); return None
         self.run += 1
-        return self.policy if self.run == self.patience or (self.policy == "skip" and self.run > self.patience) else None
+        return self.policy if self.run == self.patience or (self.policy == "skip" and self.run
+                                                            > self.patience) else None
 
 # %% ../nbs/06_train.ipynb #e5a3bc13
 @dataclass
 class TrainHooks:
-    "Fault injection and observation for tests and experiments (the defaults change nothing): the trainer reads no environment switches."
-    loss_scale: Optional[Callable[[int], float]] = None   # step (1-based) -> factor on that step's loss (NaN: a non-finite step; 100: a spike)
-    after_step: Optional[Callable[[int], None]] = None    # called after each optimizer step with its number (e.g. to send a signal)
+    """Fault injection and observation for tests and experiments (the defaults change nothing): the trainer reads no
+    environment switches."""
+    # step (1-based) -> factor on that step's loss (NaN: a non-finite step; 100: a spike)
+    loss_scale: Optional[Callable[[int], float]] = None
+    # called after each optimizer step with its number (e.g. to send a signal)
+    after_step: Optional[Callable[[int], None]] = None
     restore_data: bool = True                             # False: resume without the data position (a negative control)
 
 # %% ../nbs/06_train.ipynb #6a7c178d
@@ -438,7 +492,8 @@ def _share(value, accelerator):
     return broadcast_object_list([value])[0]
 
 def open_run(out:Path, accelerator, warn:Callable) -> Optional[RunLock]:
-    "Make `out` (a writable folder) and take its `RunLock` on the main process; a `UserError` on every process when either fails."
+    """Make `out` (a writable folder) and take its `RunLock` on the main process; a `UserError` on every process when
+    either fails."""
     lock, err = None, None
     if accelerator.is_main_process:
         try:
@@ -453,7 +508,8 @@ def open_run(out:Path, accelerator, warn:Callable) -> Optional[RunLock]:
     return lock
 
 def find_resume(ckm:CheckpointManager, accelerator) -> Optional[Path]:
-    "The checkpoint to resume from (verified by content on the main process; corrupt ones moved aside there), the same on every process."
+    """The checkpoint to resume from (verified by content on the main process; corrupt ones moved aside there), the
+    same on every process."""
     pick = err = None
     if accelerator.is_main_process:
         try: pick = ckm.latest()
@@ -467,7 +523,8 @@ def find_resume(ckm:CheckpointManager, accelerator) -> Optional[Path]:
 _IN_PRETRAIN = ("pretrain", "pretrain_cli", "data_skips", "heldout_texts", "plot_curves")
 
 def __getattr__(name):
-    "The run itself lives in `neobert.pretrain` (it builds on this module and the engine); its names are importable from here too."
+    """The run itself lives in `neobert.pretrain` (it builds on this module and the engine); its names are importable
+    from here too."""
     if name in _IN_PRETRAIN:
         import importlib
         return getattr(importlib.import_module("neobert.pretrain"), name)

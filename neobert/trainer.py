@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 from .config import Config, save_config
 from .checkpoint import CheckpointManager, CorruptCheckpoint, Preemption, Preempted
 from .measure import StepProfiler
-from .train import (make_accelerator, apply_update, MetricsLogger, NonFiniteError, LossSpikeGuard, TrainHooks, check_resume,
+from .train import (make_accelerator, apply_update, MetricsLogger, NonFiniteError, LossSpikeGuard, TrainHooks,
+                           check_resume,
                            save_training_state, restore_training_state, tokenizer_fingerprint, open_run, find_resume)
 
 # %% auto #0
@@ -24,7 +25,8 @@ class TrainTask:
     "What a kind of training supplies to `Trainer.fit` (a subclass overrides these)."
     name = "train"
     def step(self, step:int, stop:bool) -> torch.Tensor:
-        "Forward and backward of optimizer step `step` + 1: device statistics, [0] the loss, [-1] the processes' stop requests."
+        """Forward and backward of optimizer step `step` + 1: device statistics, [0] the loss, [-1] the processes'
+        stop requests."""
         raise NotImplementedError
     def record(self, stats:torch.Tensor, updated:bool, grad_norm:float, seconds:float, lr:float) -> dict:
         "Add a step's host statistics to the counters and the log window; returns the progress bar's postfix."
@@ -38,7 +40,8 @@ class TrainTask:
 
 # %% ../nbs/06a_trainer.ipynb #2f35684d
 class Trainer:
-    "The machinery of one training run, built from `cfg` (the `trainer` section): accelerator, run folder, checkpoints, log, loop."
+    """The machinery of one training run, built from `cfg` (the `trainer` section): accelerator, run folder,
+    checkpoints, log, loop."""
     def __init__(self, cfg:Config, hooks:Optional[TrainHooks]=None, max_length:int=512, desc:str="train"):
         self.cfg, self.tc, self.hooks, self.desc = cfg, cfg.trainer, hooks or TrainHooks(), desc
         self.accelerator = acc = make_accelerator(cfg.trainer, max_length)
@@ -58,7 +61,8 @@ def session(self:Trainer):
     lock = open_run(self.out, self.accelerator, self.warn)
     try:
         with Preemption() as self.preempt:
-            if not self.preempt.active: self.warn("not on the main thread: SIGTERM and SIGINT will stop this run without a checkpoint")
+            if not self.preempt.active: self.warn("not on the main thread: SIGTERM and SIGINT will stop this run "
+                                                  "without a checkpoint")
             yield self
     finally:
         if lock: lock.release()
@@ -66,7 +70,8 @@ def session(self:Trainer):
 # %% ../nbs/06a_trainer.ipynb #8a5ffe20
 @patch
 def find_checkpoint(self:Trainer) -> Optional[Path]:
-    "The checkpoint manager of `output_dir/checkpoints` and the newest checkpoint verified by content (None: a fresh start)."
+    """The checkpoint manager of `output_dir/checkpoints` and the newest checkpoint verified by content (None: a
+    fresh start)."""
     self.ckm = CheckpointManager(self.out / "checkpoints", keep=self.tc.save_total_limit, is_main=self.main,
                                  barrier=self.accelerator.wait_for_everyone, warn=self.warn)
     self.resume = self.last_ckpt = find_resume(self.ckm, self.accelerator)
@@ -74,7 +79,8 @@ def find_checkpoint(self:Trainer) -> Optional[Path]:
 
 @patch
 def load_checkpoint(self:Trainer, model, tokenizer, **counters) -> dict:
-    "Add the task's `counters` to `ts`; on resume check the checkpoint against the run and load its state and weights. Saves the config."
+    """Add the task's `counters` to `ts`; on resume check the checkpoint against the run and load its state and
+    weights. Saves the config."""
     from safetensors.torch import load_file
     self.ts.update(counters); self.tokenizer = tokenizer
     if self.resume is not None:
@@ -87,7 +93,8 @@ def load_checkpoint(self:Trainer, model, tokenizer, **counters) -> dict:
 
 # %% ../nbs/06a_trainer.ipynb #285d1fd4
 def enable_gradient_checkpointing(model):
-    "Recompute activations in the backward pass (NeoBERT's per-block wrapper where the model has one, else transformers')."
+    """Recompute activations in the backward pass (NeoBERT's per-block wrapper where the model has one, else
+    transformers')."""
     fn = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
     fn({"use_reentrant": False})
 
@@ -97,23 +104,28 @@ def prepare(self:Trainer, model, optimizer):
     from neobert.model import compile_model
     tc = self.tc
     self.n_params = sum(p.numel() for p in model.parameters())
-    if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune, cat_in_place=tc.compile_cat_in_place)
+    if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune,
+                                 cat_in_place=tc.compile_cat_in_place)
     self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
     self.unwrapped = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
     return self.model, self.optimizer
 
 @patch
 def restore(self:Trainer, scheduler, stream=None):
-    "Keep `scheduler`; on resume restore optimizer, schedule, random state and the data position of `stream` (None: not the data)."
+    """Keep `scheduler`; on resume restore optimizer, schedule, random state and the data position of `stream` (None:
+    not the data)."""
     self.scheduler = scheduler
     if self.resume is not None:
-        restore_training_state(self.resume, self.accelerator, self.model, self.optimizer, scheduler, self.cfg, self.changed, stream)
+        restore_training_state(self.resume, self.accelerator, self.model, self.optimizer, scheduler, self.cfg,
+                               self.changed, stream)
 
 # %% ../nbs/06a_trainer.ipynb #77ad72cf
 @patch
 def open_logger(self:Trainer) -> MetricsLogger:
-    "The metrics log (`output_dir/metrics.jsonl`, W&B run id from the folder), without the records after the checkpoint's step."
-    self.logger = MetricsLogger(self.out / "metrics.jsonl", self.cfg.wandb, self.cfg.to_dict(), enabled=self.main, run_dir=self.out,
+    """The metrics log (`output_dir/metrics.jsonl`, W&B run id from the folder), without the records after the
+    checkpoint's step."""
+    self.logger = MetricsLogger(self.out / "metrics.jsonl", self.cfg.wandb, self.cfg.to_dict(), enabled=self.main,
+                                run_dir=self.out,
                                 run_id=hashlib.sha1(str(self.out.resolve()).encode()).hexdigest()[:12])
     self.logger.truncate(self.ts["step"])      # records past the checkpoint (or of an attempt that never saved one) go
     self.guard = LossSpikeGuard(self.tc.loss_spike_policy, self.tc.loss_spike_factor, self.tc.loss_spike_window,
@@ -123,57 +135,72 @@ def open_logger(self:Trainer) -> MetricsLogger:
 # %% ../nbs/06a_trainer.ipynb #d68e86d8
 @patch
 def save(self:Trainer, step:int) -> Path:
-    "Write checkpoint `step` (every process): weights, tokenizer, optimizer, schedule, counters, random state, data position."
+    """Write checkpoint `step` (every process): weights, tokenizer, optimizer, schedule, counters, random state, data
+    position."""
     state = dict(self.ts, step=step, world_size=self.world, log_steps=self.tc.log_steps, **self.state_extra,
                  tokenizer=tokenizer_fingerprint(self.tokenizer), loss_history=list(self.guard.history))
-    write = lambda d: save_training_state(d, self.accelerator, self.model, self.optimizer, self.scheduler, self.tokenizer, self.cfg,
+    write = lambda d: save_training_state(d, self.accelerator, self.model, self.optimizer, self.scheduler,
+                                          self.tokenizer, self.cfg,
                                           self.data, state)
-    self.last_ckpt = self.ckm.save(step, write, expected_bytes=12 * self.n_params if self.n_params else None)  # fp32 weights, 2 moments
+    # fp32 weights, 2 moments
+    self.last_ckpt = self.ckm.save(step, write, expected_bytes=12 * self.n_params if self.n_params else None)
     return self.last_ckpt
 
 # %% ../nbs/06a_trainer.ipynb #370eabf6
 @patch
 def rollback(self:Trainer, step:int, loss:float, limit:float) -> int:
-    "Model, optimizer, schedule and random state back to the last checkpoint; the data goes on. Returns the step to continue from."
+    """Model, optimizer, schedule and random state back to the last checkpoint; the data goes on. Returns the step to
+    continue from."""
     from safetensors.torch import load_file
     tc, ts, last = self.tc, self.ts, self.last_ckpt
     ts["rollbacks"] += 1
     if ts["rollbacks"] > tc.loss_spike_max_rollbacks:
-        raise NonFiniteError(f"loss spike at step {step} after {tc.loss_spike_max_rollbacks} rollbacks (trainer.loss_spike_max_rollbacks); "
+        raise NonFiniteError(f"loss spike at step {step} after {tc.loss_spike_max_rollbacks} rollbacks "
+                             f"(trainer.loss_spike_max_rollbacks); "
                              f"stopped (the last good checkpoint is {last})")
     back = json.loads((last / "trainer_state.json").read_text())
     self.unwrapped.load_state_dict(load_file(last / "model.safetensors"), strict=True)
     restore_training_state(last, self.accelerator, self.model, self.optimizer, self.scheduler, self.cfg)
     ts.update(back, rollbacks=ts["rollbacks"], skipped_steps=ts["skipped_steps"], consecutive_skips=0)
     self.guard.history.clear(); self.guard.history.extend(back.get("loss_history", [])); self.guard.run = 0
-    self.warn(f"loss spike at step {step} ({loss:.4g} > {limit:.4g}, {tc.loss_spike_patience} in a row): rolled back to {last.name}; "
-              f"the data of steps {back['step'] + 1}-{step} is skipped (rollback {ts['rollbacks']} of at most {tc.loss_spike_max_rollbacks})")
-    self.logger.truncate(back["step"]); self.logger.log(dict(rolled_back_from=step, loss=loss, limit=limit), back["step"], "event")
+    self.warn(f"loss spike at step {step} ({loss:.4g} > {limit:.4g}, {tc.loss_spike_patience} in a row): rolled back "
+              f"to {last.name}; "
+              f"the data of steps {back['step'] + 1}-{step} is skipped (rollback {ts['rollbacks']} of at most "
+              f"{tc.loss_spike_max_rollbacks})")
+    self.logger.truncate(back["step"])
+    self.logger.log(dict(rolled_back_from=step, loss=loss, limit=limit), back["step"], "event")
     if self.bar is not None: self.bar.n = back["step"]; self.bar.refresh()
     return back["step"]
 
 # %% ../nbs/06a_trainer.ipynb #95de05cf
 @patch
-def check_step(self:Trainer, step:int, loss:float, grad_norm:float, updated:bool, limit:float, skip_limit:float) -> Optional[int]:
-    "Apply the loss-spike and non-finite policies to step `step`: the step to go on from after a rollback, else None (or `NonFiniteError`)."
+def check_step(self:Trainer, step:int, loss:float, grad_norm:float, updated:bool, limit:float,
+               skip_limit:float) -> Optional[int]:
+    """Apply the loss-spike and non-finite policies to step `step`: the step to go on from after a rollback, else
+    None (or `NonFiniteError`)."""
     tc, ts = self.tc, self.ts
     spike = self.guard.observe(loss, limit)
     if spike == "rollback" and self.last_ckpt is not None: return self.rollback(step, loss, limit)
-    if spike: self.warn(f"loss spike at step {step}: {loss:.4g} > {tc.loss_spike_factor} x the median of the last {tc.loss_spike_window} "
-                        f"steps ({limit:.4g})" + {"skip": ": update skipped", "warn": "", "rollback": ": no checkpoint yet to roll back to"}[spike])
+    if spike: self.warn(f"loss spike at step {step}: {loss:.4g} > {tc.loss_spike_factor} x the median of the last "
+                        f"{tc.loss_spike_window} "
+                        f"steps ({limit:.4g})" + {"skip": ": update skipped", "warn": "",
+                                                  "rollback": ": no checkpoint yet to roll back to"}[spike])
     if updated: ts["consecutive_skips"] = 0; return None
     ts["skipped_steps"] += 1; ts["consecutive_skips"] += 1
     where = f"the last good checkpoint is {self.last_ckpt}" if self.last_ckpt else "no checkpoint was written yet"
     if math.isfinite(loss) and loss > skip_limit:                       # a spike skipped by policy
         if ts["consecutive_skips"] >= tc.max_consecutive_skips:
-            raise NonFiniteError(f"{ts['consecutive_skips']} skipped steps in a row (last: step {step}, a loss spike); stopped (the last good checkpoint is {self.last_ckpt})")
+            raise NonFiniteError(f"{ts['consecutive_skips']} skipped steps in a row (last: step {step}, a loss "
+                                 f"spike); stopped (the last good checkpoint is {self.last_ckpt})")
         return None
     if tc.nonfinite_policy == "halt":
-        raise NonFiniteError(f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at step {step}; stopped ({where}). "
+        raise NonFiniteError(f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at step {step}; stopped "
+                             f"({where}). "
                              "Lower optimizer.lr or set trainer.nonfinite_policy=skip")
     self.warn(f"non-finite loss or gradient at step {step}: update skipped ({ts['consecutive_skips']} in a row)")
     if ts["consecutive_skips"] >= tc.max_consecutive_skips:
-        raise NonFiniteError(f"{ts['consecutive_skips']} non-finite steps in a row (last: step {step}); stopped ({where})")
+        raise NonFiniteError(f"{ts['consecutive_skips']} non-finite steps in a row (last: step {step}); stopped "
+                             f"({where})")
 
 # %% ../nbs/06a_trainer.ipynb #c9885ce5
 @patch
@@ -183,7 +210,8 @@ def run_step(self:Trainer, task:TrainTask, step:int):
     lr, limit, skip_limit = self.scheduler.get_last_lr()[0], self.guard.limit(), self.guard.skip_limit()
     t0 = time.perf_counter()
     stats = task.step(step, self.preempt.requested)
-    gnorm, ok, stats = apply_update(self.model, self.optimizer, self.scheduler, self.accelerator, stats[0], self.cfg.optimizer.max_grad_norm,
+    gnorm, ok, stats = apply_update(self.model, self.optimizer, self.scheduler, self.accelerator, stats[0],
+                                    self.cfg.optimizer.max_grad_norm,
                                     stats, loss_limit=skip_limit)                          # the step's one sync
     step += 1
     back = self.check_step(step, stats[0].item(), gnorm, ok, limit, skip_limit)
@@ -208,17 +236,21 @@ def stop(self:Trainer, step:int):
     "End the run after `step` (a stop signal): a checkpoint of this step, then `Preempted` (exit 128 + the signal)."
     if self.last_ckpt is None or self.last_ckpt.name != f"step-{step}": self.save(step)
     sig = self.preempt.signum or signal.SIGTERM
-    raise Preempted(f"stopped by {signal.Signals(sig).name} after step {step}: checkpoint {self.last_ckpt} is complete; "
+    raise Preempted(f"stopped by {signal.Signals(sig).name} after step {step}: checkpoint {self.last_ckpt} is "
+                    f"complete; "
                     "run the same command to resume", sig)
 
 # %% ../nbs/06a_trainer.ipynb #95e98069
 @patch
 def fit(self:Trainer, task:TrainTask) -> tuple[int, Optional[dict]]:
-    "Train until `trainer.max_steps` (from the resumed step), checkpoint the end; (the last step, the final evaluation)."
+    """Train until `trainer.max_steps` (from the resumed step), checkpoint the end; (the last step, the final
+    evaluation)."""
     tc, step = self.tc, self.ts["step"]
-    self.bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and self.main), desc=self.desc, dynamic_ncols=True,
+    self.bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and self.main), desc=self.desc,
+                    dynamic_ncols=True,
                     mininterval=1.0)
-    self.profiler = StepProfiler(self.out / "profile", self.accelerator.device, step + 2, tc.profile_steps, self.say) if tc.profile_steps and self.main else None
+    self.profiler = StepProfiler(self.out / "profile", self.accelerator.device, step + 2, tc.profile_steps,
+                                 self.say) if tc.profile_steps and self.main else None
     self.model.train()
     try:
         while step < tc.max_steps:
@@ -227,7 +259,8 @@ def fit(self:Trainer, task:TrainTask) -> tuple[int, Optional[dict]]:
             if step % tc.eval_steps == 0 and step < tc.max_steps: self.evaluate(task, step)
             if step % tc.save_steps == 0 or step == tc.max_steps: self.save(step)
             if self.hooks.after_step: self.hooks.after_step(step)
-            if stats[-1].item() > 0 or (self.world == 1 and self.preempt.requested): self.stop(step)  # every process stops here
+            # every process stops here
+            if stats[-1].item() > 0 or (self.world == 1 and self.preempt.requested): self.stop(step)
         if self.last_ckpt is None or self.last_ckpt.name != f"step-{step}": self.save(step)
         self.bar.close()
         return step, self.evaluate(task, step)
