@@ -14,46 +14,71 @@ import torch
 from fastcore.script import call_parse
 from .config import (section, cfg_field, UserError, ConfigError, user_errors, cli_config, save_config,
                             config_from_dict, deep_merge, Config, check_model_path)
+from .train import build_optimizer
 
 # %% auto #0
-__all__ = ['GLUE_TASKS', 'METRIC_KINDS', 'METRICS', 'GLUE_AVERAGE_TASKS', 'PAPER_GLUE', 'TASK_TITLES', 'GlueConfig', 'TaskSpec',
-           'resolve_task', 'accuracy', 'f1', 'matthews_correlation', 'pearson', 'rankdata', 'spearmanr', 'predictions',
+__all__ = ['GLUE_TASKS', 'METRIC_KINDS', 'METRICS', 'GLUE_AVERAGE_TASKS', 'GlueConfig', 'TaskSpec', 'norm_task', 'resolve_task',
+           'accuracy', 'f1', 'matthews_correlation', 'pearson', 'rankdata', 'spearmanr', 'predictions',
            'compute_metrics', 'task_metric_names', 'task_score', 'glue_score', 'read_table', 'encode_label',
-           'examples_from_rows', 'load_task_data', 'write_hub_layout', 'EncodedSplit', 'encode_split', 'pad_collate',
-           'tokenizer_from_section', 'load_tokenizer_for', 'resolve_checkpoint', 'load_glue_model', 'lr_factor',
-           'build_optimizer', 'write_json', 'flat_metrics', 'majority_baseline', 'evaluate_split', 'model_max_length',
-           'finetune', 'grid_points', 'point_name', 'with_overrides', 'run_one', 'run_glue', 'write_grid_record',
-           'collect_results', 'glue_summary', 'summary_markdown', 'write_summary', 'plot_summary', 'summarize_glue',
-           'glue_cli', 'summarize_cli']
+           'examples_from_rows', 'split_suffix', 'load_task_data', 'write_hub_layout', 'EncodedSplit', 'encode_split',
+           'pad_collate', 'tokenizer_from_section', 'load_tokenizer_for', 'resolve_checkpoint', 'load_glue_model']
 
 # %% ../nbs/07_glue.ipynb #27688172
 @section("glue")
 class GlueConfig:
     "Fine-tuning and evaluation on a GLUE task or on your own sentence / sentence-pair task."
-    task: str = cfg_field("sst2", "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), or the name of your own task (then declare text_columns and num_labels or label_names).")
-    dataset: str = cfg_field("nyu-mll/glue", "Hub dataset (or local dataset folder) read with datasets.load_dataset(dataset, task) when data.train_file is not given.")
-    text_columns: list[str] = cfg_field([], "Text column(s): one for single sentences, two for pairs (empty: the GLUE task's own).")
+    task: str = cfg_field("sst2",
+                          "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), or the name of your own "
+                          "task (then declare text_columns and num_labels or label_names).")
+    dataset: str = cfg_field("nyu-mll/glue",
+                             "Hub dataset (or local dataset folder) read with datasets.load_dataset(dataset, task) "
+                             "when data.train_file is not given.")
+    text_columns: list[str] = cfg_field([],
+                                        "Text column(s): one for single sentences, two for pairs (empty: the GLUE "
+                                        "task's own).")
     label_column: str = cfg_field("label", "Column holding the label.")
-    num_labels: Optional[int] = cfg_field(None, "Number of classes; 1 means regression (None: the GLUE task's own, or len(label_names)).", ge=1)
-    label_names: list[str] = cfg_field([], "Class names in id order; labels in the data may be these names or their ids (empty: the GLUE task's own).")
-    metrics: list[str] = cfg_field([], "Metrics of your own task (accuracy, f1, matthews_correlation, pearson, spearmanr; empty: accuracy, or pearson and spearmanr for regression).")
-    validation_mismatched_file: Optional[str] = cfg_field(None, "MNLI from local files: the mismatched validation set (data.validation_file holds the matched one).")
+    num_labels: Optional[int] = cfg_field(None,
+                                          "Number of classes; 1 means regression (None: the GLUE task's own, or "
+                                          "len(label_names)).", ge=1)
+    label_names: list[str] = cfg_field([],
+                                       "Class names in id order; labels in the data may be these names or their ids "
+                                       "(empty: the GLUE task's own).")
+    metrics: list[str] = cfg_field([],
+                                   "Metrics of your own task (accuracy, f1, matthews_correlation, pearson, spearmanr; "
+                                   "empty: accuracy, or pearson and spearmanr for regression).")
+    validation_mismatched_file: Optional[str] = cfg_field(None,
+                                                          "MNLI from local files: the mismatched validation set "
+                                                          "(data.validation_file holds the matched one).")
     max_length: int = cfg_field(128, "Longest tokenized input (pairs are truncated longest-first).", ge=8)
     eval_batch_size: int = cfg_field(64, "Batch size for evaluation.", ge=1)
     eval_per_epoch: int = cfg_field(10, "Evaluations per epoch...", ge=1)
     eval_max_interval: int = cfg_field(500, "...but never more than this many optimizer steps apart.", ge=1)
-    early_stopping_patience: int = cfg_field(15, "Stop after this many evaluations in a row without improvement (0: never stop early).", ge=0)
-    warmup_ratio: Optional[float] = cfg_field(None, "Warmup as a fraction of all optimizer steps (None: use scheduler.warmup_steps).", ge=0, lt=1)
-    transfer_from: Optional[str] = cfg_field(None, "Start from this fine-tuned model instead of model.name_or_path: a model folder, a GLUE run folder (its best checkpoint) or a grid folder (its best run), e.g. the MNLI run for RTE, STS-B, MRPC and QNLI. A new head is made when the label count differs.")
-    max_train_samples: Optional[int] = cfg_field(None, "Use a seeded random subset of this many training examples (quick runs).", ge=1)
+    early_stopping_patience: int = cfg_field(15,
+                                             "Stop after this many evaluations in a row without improvement (0: never "
+                                             "stop early).", ge=0)
+    warmup_ratio: Optional[float] = cfg_field(None,
+                                              "Warmup as a fraction of all optimizer steps (None: use "
+                                              "scheduler.warmup_steps).", ge=0, lt=1)
+    transfer_from: Optional[str] = cfg_field(None,
+                                             "Start from this fine-tuned model instead of model.name_or_path: a model "
+                                             "folder, a GLUE run folder (its best checkpoint) or a grid folder (its "
+                                             "best run), e.g. the MNLI run for RTE, STS-B, MRPC and QNLI. A new head "
+                                             "is made when the label count differs.")
+    max_train_samples: Optional[int] = cfg_field(None,
+                                                 "Use a seeded random subset of this many training examples (quick "
+                                                 "runs).", ge=1)
     max_eval_samples: Optional[int] = cfg_field(None, "Use the first this many examples of each validation set.", ge=1)
     save_best: bool = cfg_field(True, "Save the best model (safetensors) to trainer.output_dir/best.")
-    overwrite: bool = cfg_field(False, "Rerun even if trainer.output_dir already holds a finished results.json (otherwise it is kept and reported).")
+    overwrite: bool = cfg_field(False,
+                                "Rerun even if trainer.output_dir already holds a finished results.json (otherwise it "
+                                "is kept and reported).")
     grid_batch_size: list[int] = cfg_field([], "Grid search: batch sizes (empty: trainer.batch_size).")
     grid_lr: list[float] = cfg_field([], "Grid search: peak learning rates (empty: optimizer.lr).")
     grid_weight_decay: list[float] = cfg_field([], "Grid search: weight decays (empty: optimizer.weight_decay).")
     grid_seed: list[int] = cfg_field([], "Grid search: seeds (empty: trainer.seed).")
-    grid_index: Optional[int] = cfg_field(None, "Run only this point of the grid (0-based; one launch per point, e.g. a job array). None: every point, one after the other.", ge=0)
+    grid_index: Optional[int] = cfg_field(None,
+                                          "Run only this point of the grid (0-based; one launch per point, e.g. a job "
+                                          "array). None: every point, one after the other.", ge=0)
     grid_dry_run: bool = cfg_field(False, "Print the grid's points and one command per point, then stop.")
 
 # %% ../nbs/07_glue.ipynb #936bff96
@@ -89,11 +114,12 @@ GLUE_TASKS = {t.name: t for t in [
 METRIC_KINDS = {"accuracy": "classification", "f1": "binary", "matthews_correlation": "classification",
                 "pearson": "regression", "spearmanr": "regression"}
 
-def _norm_task(name:str) -> str: return name.lower().replace("-", "").replace("_", "")
+def norm_task(name:str) -> str: return name.lower().replace("-", "").replace("_", "")
 
 def resolve_task(gc:GlueConfig) -> TaskSpec:
-    "The `TaskSpec` described by the `glue` config section (a GLUE task, possibly with overrides, or a declared task of your own)."
-    name = _norm_task(gc.task)
+    """The `TaskSpec` described by the `glue` config section (a GLUE task, possibly with overrides, or a declared
+    task of your own)."""
+    name = norm_task(gc.task)
     if name in GLUE_TASKS:
         t = GLUE_TASKS[name]
         over = {}
@@ -105,16 +131,19 @@ def resolve_task(gc:GlueConfig) -> TaskSpec:
         if n != GLUE_TASKS[name].num_labels:
             raise ConfigError(f"glue.num_labels: task {name} has {GLUE_TASKS[name].num_labels} label(s), got {n}")
         if gc.metrics and tuple(gc.metrics) != t.metrics:
-            raise ConfigError(f"glue.metrics: the metrics of GLUE task {name} are fixed ({', '.join(t.metrics)}); leave glue.metrics empty")
+            raise ConfigError(f"glue.metrics: the metrics of GLUE task {name} are fixed ({', '.join(t.metrics)}); "
+                              f"leave glue.metrics empty")
     else:
         if not gc.text_columns or not (gc.num_labels or gc.label_names):
             hint = difflib.get_close_matches(name, list(GLUE_TASKS), n=1, cutoff=0.5)
             hint = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise ConfigError(f"glue.task: unknown GLUE task '{gc.task}'{hint}; GLUE tasks: {', '.join(GLUE_TASKS)}. "
-                              "For your own task also set glue.text_columns and glue.num_labels (1 = regression) or glue.label_names.")
+                              "For your own task also set glue.text_columns and glue.num_labels (1 = regression) or "
+                              "glue.label_names.")
         n = gc.num_labels or len(gc.label_names)
         metrics = tuple(gc.metrics) or (("pearson", "spearmanr") if n == 1 else ("accuracy",))
-        t = TaskSpec(gc.task, tuple(gc.text_columns), n, tuple(gc.label_names), metrics, ("validation",), gc.label_column, is_glue=False)
+        t = TaskSpec(gc.task, tuple(gc.text_columns), n, tuple(gc.label_names), metrics, ("validation",),
+                     gc.label_column, is_glue=False)
     if len(t.text_columns) not in (1, 2):
         raise ConfigError(f"glue.text_columns: one column (single sentences) or two (pairs), got {list(t.text_columns)}")
     if t.label_names and len(t.label_names) != t.num_labels:
@@ -181,7 +210,8 @@ def predictions(task:TaskSpec, logits) -> np.ndarray:
     return logits[:, 0] if task.is_regression else logits.argmax(-1)
 
 def compute_metrics(task:TaskSpec, logits, labels) -> dict:
-    "The task's metrics (plain names: accuracy, f1, matthews_correlation, pearson, spearmanr) of `logits` against `labels`."
+    """The task's metrics (plain names: accuracy, f1, matthews_correlation, pearson, spearmanr) of `logits` against
+    `labels`."""
     p = predictions(task, logits)
     return {m: METRICS[m](p, np.asarray(labels)) for m in task.metrics}
 
@@ -190,18 +220,19 @@ GLUE_AVERAGE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rt
 
 def task_metric_names(task:str) -> list:
     "Names of the metrics that make up a GLUE task's score (MNLI: matched and mismatched accuracy)."
-    t = GLUE_TASKS[_norm_task(task)]
+    t = GLUE_TASKS[norm_task(task)]
     return list(t.metrics) + [f"{m}_{s.replace('validation_', '')}" for s in t.validation_splits[1:] for m in t.metrics]
 
 def task_score(task:str, metrics:dict) -> float:
     "A task's score: the mean of its metrics found in `metrics` (GLUE tasks), or of all of them (other tasks)."
-    names = task_metric_names(task) if _norm_task(task) in GLUE_TASKS else list(metrics)
+    names = task_metric_names(task) if norm_task(task) in GLUE_TASKS else list(metrics)
     vals = [metrics[m] for m in names if metrics.get(m) is not None]
     return float(np.mean(vals)) if vals else float("nan")
 
 def glue_score(task_scores:dict) -> float:
-    "The GLUE score x100: the mean of the task scores over the eight tasks of the paper (WNLI excluded); NaN when any is missing."
-    s = {_norm_task(k): v for k, v in task_scores.items()}
+    """The GLUE score x100: the mean of the task scores over the eight tasks of the paper (WNLI excluded); NaN when
+    any is missing."""
+    s = {norm_task(k): v for k, v in task_scores.items()}
     if any(t not in s for t in GLUE_AVERAGE_TASKS): return float("nan")
     return 100 * float(np.mean([s[t] for t in GLUE_AVERAGE_TASKS]))
 
@@ -241,7 +272,8 @@ def encode_label(v, task:TaskSpec, where:str):
     if task.is_regression:
         try: x = float(v)
         except (TypeError, ValueError): x = float("nan")
-        if not math.isfinite(x): raise UserError(f"{where}: label {v!r} is not a number (task {task.name} is a regression)")
+        if not math.isfinite(x): raise UserError(f"{where}: label {v!r} is not a number (task {task.name} is a "
+                                                 f"regression)")
         return x
     raw = v
     if isinstance(v, str):
@@ -249,25 +281,29 @@ def encode_label(v, task:TaskSpec, where:str):
         if s in task.label_names: return task.label_names.index(s)
         try: v = float(s) if s else None
         except ValueError: pass
-    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and float(v).is_integer() and 0 <= v < task.num_labels:
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v,
+                                                                               bool) and float(v).is_integer() and 0 <= v < task.num_labels:
         return int(v)
     names = f" or names {list(task.label_names)}" if task.label_names else ""
-    raise UserError(f"{where}: label {raw!r} is outside the declared set of task {task.name}: ids 0..{task.num_labels - 1}{names}")
+    raise UserError(f"{where}: label {raw!r} is outside the declared set of task {task.name}: ids "
+                    f"0..{task.num_labels - 1}{names}")
 
 def examples_from_rows(rows, columns, task:TaskSpec, source:str) -> tuple:
     "Check columns and labels: (list of text tuples, labels array)."
     need = [*task.text_columns, task.label_column]
     for c in need:
         if c not in columns:
-            raise UserError(f"{source}: column '{c}' not found (task {task.name} needs {', '.join(need)}); columns found: {', '.join(map(str, columns)) or 'none'}")
+            raise UserError(f"{source}: column '{c}' not found (task {task.name} needs {', '.join(need)}); columns "
+                            f"found: {', '.join(map(str, columns)) or 'none'}")
     texts = [tuple("" if r.get(c) is None else str(r[c]) for c in task.text_columns) for r in rows]
-    labels = np.array([encode_label(r.get(task.label_column), task, f"{source}, row {i + 1}") for i, r in enumerate(rows)],
+    labels = np.array([encode_label(r.get(task.label_column), task, f"{source}, row {i + 1}") for i,
+                       r in enumerate(rows)],
                       dtype=np.float32 if task.is_regression else np.int64)
     if not len(texts): raise UserError(f"{source}: no rows")
     return texts, labels
 
 # %% ../nbs/07_glue.ipynb #e736f14c
-def _split_suffix(split:str) -> str: return split.replace("validation_", "")
+def split_suffix(split:str) -> str: return split.replace("validation_", "")
 
 def load_task_data(cfg:Config, task:TaskSpec) -> dict:
     "{'train': (texts, labels), 'validation': {split: (texts, labels)}} from local files (data.train_file) or the hub."
@@ -276,7 +312,8 @@ def load_task_data(cfg:Config, task:TaskSpec) -> dict:
         if not dc.validation_file: raise UserError("data.validation_file is required with data.train_file")
         files = {"train": dc.train_file, task.validation_splits[0]: dc.validation_file}
         if gc.validation_mismatched_file:
-            if len(task.validation_splits) < 2: raise UserError(f"glue.validation_mismatched_file: task {task.name} has one validation set")
+            if len(task.validation_splits) < 2: raise UserError(f"glue.validation_mismatched_file: task {task.name} "
+                                                                f"has one validation set")
             files[task.validation_splits[1]] = gc.validation_mismatched_file
         out = {}
         for s, f in files.items():
@@ -284,7 +321,8 @@ def load_task_data(cfg:Config, task:TaskSpec) -> dict:
             out[s] = examples_from_rows(rows, cols, task, str(f))
     else:
         if not task.is_glue:
-            raise UserError(f"task {task.name} is not a GLUE task: give its files with --data.train_file and --data.validation_file")
+            raise UserError(f"task {task.name} is not a GLUE task: give its files with --data.train_file and "
+                            f"--data.validation_file")
         import datasets
         out = {}
         for s in ("train", *task.validation_splits):
@@ -342,14 +380,17 @@ def pad_collate(batch:list, pad_id:int=0, regression:bool=False, multiple:int=8)
         if k in batch[0]:
             fill = pad_id if k == "input_ids" else 0
             out[k] = torch.tensor([b[k] + [fill] * (n - len(b[k])) for b in batch], dtype=torch.long)
-    out["labels"] = torch.tensor(np.array([b["labels"] for b in batch]), dtype=torch.float32 if regression else torch.long)
+    out["labels"] = torch.tensor(np.array([b["labels"] for b in batch]), dtype=torch.float32 if regression
+                                 else torch.long)
     return out
 
 # %% ../nbs/07_glue.ipynb #5e458283
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                    "sentencepiece.bpe.model")
 
 def tokenizer_from_section(tcfg):
-    "The tokenizer the `tokenizer` config section names (a hub id, a folder, or 'package:NAME': the folder a pip package ships)."
+    """The tokenizer the `tokenizer` config section names (a hub id, a folder, or 'package:NAME': the folder a pip
+    package ships)."""
     from neobert.data import load_tokenizer
     return load_tokenizer(tcfg)
 
@@ -366,7 +407,8 @@ def load_tokenizer_for(src, cfg:Config):
 
 # %% ../nbs/07_glue.ipynb #77642dad
 def resolve_checkpoint(path:str) -> str:
-    "A model to start from: a model folder or hub id as is; a GLUE run folder -> its best checkpoint; a grid folder -> its best run's."
+    """A model to start from: a model folder or hub id as is; a GLUE run folder -> its best checkpoint; a grid folder
+    -> its best run's."""
     p = Path(path).expanduser()
     if (p/"config.json").exists() or not p.exists(): return str(path)
     if (p/"grid.json").exists():
@@ -378,10 +420,12 @@ def resolve_checkpoint(path:str) -> str:
         best = p/(r.get("best_checkpoint") or "best")
         if not (best/"config.json").exists(): raise UserError(f"{p}: no saved best checkpoint (looked for {best})")
         return str(best)
-    raise UserError(f"{p}: not a model folder (no config.json), a GLUE run folder (no results.json) or a grid folder (no grid.json)")
+    raise UserError(f"{p}: not a model folder (no config.json), a GLUE run folder (no results.json) or a grid folder "
+                    f"(no grid.json)")
 
 def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
-    "(model, tokenizer, info): a sequence classifier for `task` from glue.transfer_from, model.name_or_path, or the model section."
+    """(model, tokenizer, info): a sequence classifier for `task` from glue.transfer_from, model.name_or_path, or the
+    model section."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
     from neobert.model import NeoBERTConfig, NeoBERTForSequenceClassification, register_auto_classes
     register_auto_classes()
@@ -398,398 +442,33 @@ def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
     else:
         try: mcfg = AutoConfig.from_pretrained(src)
         except Exception as e:
-            raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or a hub id): {type(e).__name__}: {e}") from None
+            raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or "
+                            f"a hub id): {type(e).__name__}: {e}") from None
         kw = dict(classifier_dropout=cfg.model.classifier_dropout, attn_backend=cfg.model.attn_backend,
                   residual_in_fp32=cfg.model.residual_in_fp32) if mcfg.model_type == "neobert" else {}
         try:
-            model, li = AutoModelForSequenceClassification.from_pretrained(src, **labels, **kw, dtype=torch.float32,  # fp32 master weights
-                                                                          ignore_mismatched_sizes=True, output_loading_info=True)
+            # fp32 master weights
+            model, li = AutoModelForSequenceClassification.from_pretrained(src, **labels, **kw, dtype=torch.float32,
+                                                                          ignore_mismatched_sizes=True,
+                                                                              output_loading_info=True)
         except Exception as e:
             raise UserError(f"could not load the model weights from '{src}': {type(e).__name__}: {e}") from None
-        info.update({k: sorted(map(str, li.get(k, []))) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")})
-        info["mismatched_keys"] = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m) for m in li.get("mismatched_keys", []))
+        info.update({k: sorted(map(str, li.get(k, [])))
+                     for k in ("missing_keys", "unexpected_keys", "mismatched_keys")})
+        info["mismatched_keys"] = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m)
+                                         for m in li.get("mismatched_keys", []))
     tokenizer = load_tokenizer_for(src, cfg)
     n_emb = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > n_emb:
-        raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding has {n_emb} rows: they don't belong together")
+        raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding has {n_emb} rows: they "
+                        f"don't belong together")
     return model, tokenizer, info
 
-# %% ../nbs/07_glue.ipynb #6da93509
-def lr_factor(step:int, total:int, warmup:int, name:str="linear", final_ratio:float=0.0, decay_steps:Optional[int]=None) -> float:
-    "Multiplier of the peak learning rate for optimizer step `step` (0-based) of `total`."
-    if step < warmup: return (step + 1) / warmup
-    end = decay_steps or total
-    prog = min(1.0, max(0.0, (step - warmup) / max(1, end - warmup)))
-    shape = {"linear": 1 - prog, "cosine": 0.5 * (1 + math.cos(math.pi * prog)), "constant": 1.0}[name]
-    return final_ratio + (1 - final_ratio) * shape
-
-def build_optimizer(model, ocfg) -> torch.optim.Optimizer:
-    "AdamW with the `optimizer` section's settings; norms and biases (1-d parameters) without weight decay if configured."
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    nd = [p for n, p in params if ocfg.no_decay_norms_and_biases and p.ndim < 2]
-    d = [p for n, p in params if not (ocfg.no_decay_norms_and_biases and p.ndim < 2)]
-    groups = [{"params": d, "weight_decay": ocfg.weight_decay}] + ([{"params": nd, "weight_decay": 0.0}] if nd else [])
-    return torch.optim.AdamW(groups, lr=ocfg.lr, betas=tuple(ocfg.betas), eps=ocfg.eps)
-
-# %% ../nbs/07_glue.ipynb #afd686be
-def _clean(x):
-    "JSON-safe copy: NaN/inf become None, numpy scalars plain Python."
-    if isinstance(x, dict): return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [_clean(v) for v in x]
-    if isinstance(x, (np.floating, float)): return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer): return int(x)
-    return x
-
-def write_json(obj, path) -> Path:
-    "Write JSON atomically (temporary file, then rename)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(obj), indent=2)); os.replace(tmp, path)
-    return path
-
-def flat_metrics(task:TaskSpec, per_split:dict) -> dict:
-    "Metrics of all validation sets in one dict: the first set's under plain names, others suffixed (accuracy_mismatched)."
-    out = {}
-    for i, (split, m) in enumerate(per_split.items()):
-        out.update(m if i == 0 else {f"{k}_{_split_suffix(split)}": v for k, v in m.items()})
-    return out
-
-def _score(metrics:dict) -> float:
-    vals = [v for v in metrics.values() if v is not None and math.isfinite(v)]
-    return float(np.mean(vals)) if len(vals) == len(metrics) and vals else float("-inf")
-
-def majority_baseline(task:TaskSpec, train_labels, evals:dict) -> dict:
-    "Metrics of always predicting the training set's most frequent class (regression: its mean)."
-    if task.is_regression: const = np.array([[float(np.mean(train_labels))]])
-    else: const = np.eye(task.num_labels)[[np.bincount(train_labels, minlength=task.num_labels).argmax()]]
-    return flat_metrics(task, {s: compute_metrics(task, np.repeat(const, len(l), 0), l) for s, (_, l) in evals.items()})
-
-# %% ../nbs/07_glue.ipynb #12bcb6ba
-@torch.no_grad()
-def evaluate_split(model, loader, accelerator, task:TaskSpec) -> tuple:
-    "(metrics, mean loss, logits) of `model` on one validation loader, gathered over processes."
-    was_training = model.training; model.eval()
-    L, Y, tot, n = [], [], 0.0, 0
-    for batch in loader:
-        out = model(**batch)
-        logits, labels = accelerator.gather_for_metrics((out.logits.float(), batch["labels"]))
-        L.append(logits.cpu()); Y.append(labels.cpu())
-        tot += float(out.loss) * len(batch["labels"]); n += len(batch["labels"])
-    model.train(was_training)
-    logits, labels = torch.cat(L).numpy(), torch.cat(Y).numpy()
-    return compute_metrics(task, logits, labels), tot / max(n, 1), logits
-
-def model_max_length(model, tokenizer) -> int:
-    "Longest input the model takes: NeoBERT's max_length (RoPE), else the smaller of its position table and the tokenizer's limit."
-    c = model.config
-    if getattr(c, "model_type", None) == "neobert": return int(c.max_length)
-    lims = [getattr(c, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    lims = [int(x) for x in lims if isinstance(x, int) and 0 < x < 1_000_000]
-    return min(lims) if lims else 512
-
-def _save_model(accelerator, model, tokenizer, dest:Path):
-    "Save the unwrapped model (safetensors) and tokenizer to `dest`, atomically."
-    if accelerator.is_main_process:
-        from transformers.utils import logging as hf_logging
-        tmp, old = dest.with_name(dest.name + ".tmp"), dest.with_name(dest.name + ".old")
-        shutil.rmtree(tmp, ignore_errors=True)
-        bars = hf_logging.is_progress_bar_enabled(); hf_logging.disable_progress_bar()    # no bar per save inside ours
-        try: accelerator.unwrap_model(model).save_pretrained(tmp); tokenizer.save_pretrained(tmp)
-        finally:
-            if bars: hf_logging.enable_progress_bar()
-        if dest.exists(): dest.rename(old)
-        tmp.rename(dest); shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-# %% ../nbs/07_glue.ipynb #5b141899
-def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:dict=None, progress:bool=None) -> dict:
-    "Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol; write results.json (and best/) to trainer.output_dir."
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-    tc, oc, sc, gc = cfg.trainer, cfg.optimizer, cfg.scheduler, cfg.glue
-    out = Path(tc.output_dir); out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    mp = tc.mixed_precision
-    if mp == "auto": mp = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    if torch.cuda.is_available() and tc.tf32: torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    acc = Accelerator(mixed_precision=mp, gradient_accumulation_steps=tc.gradient_accumulation_steps)
-    set_seed(tc.seed)
-    progress = tc.progress if progress is None else progress
-    max_len = min(gc.max_length, model_max_length(model, tokenizer))
-    train = encode_split(tokenizer, *data["train"], max_len)
-    evals = {s: encode_split(tokenizer, *d, max_len) for s, d in data["validation"].items()}
-    fwd = inspect.signature(model.forward).parameters
-    if "token_type_ids" not in fwd and "kwargs" not in fwd:
-        train.enc.pop("token_type_ids", None); [e.enc.pop("token_type_ids", None) for e in evals.values()]
-    coll = partial(pad_collate, pad_id=tokenizer.pad_token_id or 0, regression=task.is_regression, multiple=cfg.data.pad_to_multiple_of)
-    dl = torch.utils.data.DataLoader(train, batch_size=tc.batch_size, shuffle=True, collate_fn=coll, num_workers=cfg.data.num_workers,
-                                     generator=torch.Generator().manual_seed(tc.seed))
-    edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, shuffle=False, collate_fn=coll) for e in evals.values()]
-    opt = build_optimizer(model, oc)
-    if tc.compile:     # in place, so saved weights keep plain key names: NeoBERT per block (or whole), any other encoder whole
-        from neobert.model import compile_model
-        compile_model(model, tc.compile_mode, autotune=tc.compile_autotune, cat_in_place=tc.compile_cat_in_place)
-    model, opt, dl, *edls = acc.prepare(model, opt, dl, *edls)
-    spe = max(1, math.ceil(len(dl) / tc.gradient_accumulation_steps))            # optimizer steps per epoch (per process)
-    total = min(tc.max_steps, tc.num_epochs * spe) if tc.num_epochs else tc.max_steps
-    warmup = round(gc.warmup_ratio * total) if gc.warmup_ratio is not None else sc.warmup_steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, total=total, warmup=warmup, name=sc.name,
-                                                           final_ratio=sc.final_lr_ratio, decay_steps=sc.decay_steps))
-    interval = max(1, min(gc.eval_max_interval, spe // gc.eval_per_epoch))
-    hp = dict(batch_size=tc.batch_size, lr=oc.lr, weight_decay=oc.weight_decay, num_epochs=tc.num_epochs, seed=tc.seed,
-              max_length=max_len, warmup_steps=warmup, total_steps=total, steps_per_epoch=spe, eval_interval=interval,
-              early_stopping_patience=gc.early_stopping_patience, gradient_accumulation_steps=tc.gradient_accumulation_steps,
-              scheduler=sc.name, final_lr_ratio=sc.final_lr_ratio, betas=list(oc.betas), max_grad_norm=oc.max_grad_norm,
-              mixed_precision=mp, world_size=acc.num_processes)
-    res = dict(task=task.name, model=cfg.model.name_or_path, init_from=(load_info or {}).get("source", cfg.model.name_or_path),
-               transfer_from=gc.transfer_from, hyperparameters=hp, metrics=list(task.metrics),
-               num_examples={"train": len(train), **{s: len(e) for s, e in evals.items()}},
-               majority_baseline=majority_baseline(task, data["train"][1], data["validation"]),
-               loading=load_info, evaluations=[], best=None, best_step=None, best_score=None,
-               best_checkpoint="best" if gc.save_best else None, stopped_early=False, finished=False)
-    res["majority_baseline_score"] = _score(res["majority_baseline"])
-    save_config(cfg, out/"config.yaml")
-    step, since_best, run_loss, n_loss, done = 0, 0, 0.0, 0, False
-    bar = tqdm(total=total, desc=f"{task.name}", disable=not progress or not acc.is_main_process, dynamic_ncols=True)
-    from neobert.measure import StepProfiler
-    profiler = StepProfiler(out / "profile", acc.device, 2, tc.profile_steps, tqdm.write) if tc.profile_steps and acc.is_main_process else None
-    model.train()
-    for epoch in range(math.ceil(total / spe)):
-        for batch in dl:
-            if profiler: profiler.before(step)
-            with acc.accumulate(model):
-                loss = model(**batch).loss
-                acc.backward(loss)
-                if acc.sync_gradients and oc.max_grad_norm: acc.clip_grad_norm_(model.parameters(), oc.max_grad_norm)
-                opt.step(); opt.zero_grad()
-            run_loss += loss.detach().float().item(); n_loss += 1
-            if not acc.sync_gradients: continue
-            sched.step(); step += 1; bar.update(1)
-            if profiler: profiler.after(step)
-            if step % interval == 0 or step == total:
-                per, losses = {}, {}
-                for s, edl in zip(evals, edls): per[s], losses[s], _ = evaluate_split(model, edl, acc, task)
-                m = flat_metrics(task, per)
-                rec = dict(step=step, epoch=round(step / spe, 4), lr=sched.get_last_lr()[0], train_loss=run_loss / max(n_loss, 1),
-                           eval_loss=losses, metrics=m, score=_score(m))
-                run_loss, n_loss = 0.0, 0
-                res["evaluations"].append(rec)
-                if res["best_score"] is None or rec["score"] > res["best_score"]:
-                    res.update(best=m, best_step=step, best_score=rec["score"]); since_best = 0
-                    if gc.save_best: _save_model(acc, model, tokenizer, out/"best")
-                else: since_best += 1
-                bar.set_postfix(loss=f"{rec['train_loss']:.3f}", score=f"{rec['score']:.4f}", best=f"{res['best_score']:.4f}")
-                if acc.is_main_process: write_json({**res, "wall_time_s": time.time() - t0}, out/"results.json")
-                if gc.early_stopping_patience and since_best >= gc.early_stopping_patience:
-                    res["stopped_early"] = done = True
-            if step >= total or done: done = True; break
-        if done: break
-    bar.close()
-    if profiler: profiler.close(step)
-    res.update(finished=True, steps=step, wall_time_s=time.time() - t0)
-    if acc.is_main_process: write_json(res, out/"results.json")
-    acc.wait_for_everyone()
-    return _clean(res)
-
-# %% ../nbs/07_glue.ipynb #3f72ca65
-def grid_points(cfg:Config) -> list:
-    "The grid's points as dicts of dotted overrides (empty when no glue.grid_* list is set)."
-    gc, tc, oc = cfg.glue, cfg.trainer, cfg.optimizer
-    if not (gc.grid_batch_size or gc.grid_lr or gc.grid_weight_decay or gc.grid_seed): return []
-    axes = (gc.grid_batch_size or [tc.batch_size], gc.grid_lr or [oc.lr], gc.grid_weight_decay or [oc.weight_decay], gc.grid_seed or [tc.seed])
-    return [{"trainer.batch_size": b, "optimizer.lr": lr, "optimizer.weight_decay": wd, "trainer.seed": s}
-            for b, lr, wd, s in itertools.product(*axes)]
-
-def point_name(p:dict) -> str:
-    "Folder name of a grid point."
-    return f"bs{p['trainer.batch_size']}_lr{p['optimizer.lr']:g}_wd{p['optimizer.weight_decay']:g}_seed{p['trainer.seed']}"
-
-def with_overrides(cfg:Config, over:dict) -> Config:
-    "A re-validated copy of `cfg` with dotted-key overrides applied."
-    d = cfg.to_dict()
-    for k, v in over.items():
-        s, f = k.split(".", 1); d = deep_merge(d, {s: {f: v}})
-    return config_from_dict(d)
-
-def run_one(cfg:Config, task:TaskSpec=None, progress:bool=None) -> dict:
-    "Fine-tune and evaluate once into trainer.output_dir (kept as is when it already holds a finished run, unless glue.overwrite)."
-    task = task or resolve_task(cfg.glue)
-    out = Path(cfg.trainer.output_dir)
-    if (out/"results.json").exists() and not cfg.glue.overwrite:
-        try: prev = json.loads((out/"results.json").read_text())
-        except json.JSONDecodeError: prev = {}
-        if prev.get("finished"):
-            print(f"{out}: already finished (best {prev.get('best')}); --glue.overwrite true to rerun", file=sys.stderr)
-            return prev
-    data = load_task_data(cfg, task)
-    model, tokenizer, info = load_glue_model(cfg, task)
-    return finetune(cfg, task, model, tokenizer, data, info, progress=progress)
-
-def run_glue(cfg:Config, progress:bool=None) -> dict:
-    "Run the `glue` section: one fine-tune, or the grid (sequentially, or the point glue.grid_index). Returns the results (grid: the grid record)."
-    task = resolve_task(cfg.glue)
-    check_model_path(cfg.model.name_or_path)            # a missing folder is said before any data is read
-    points = grid_points(cfg)
-    if not points: return run_one(cfg, task, progress)
-    root = Path(cfg.trainer.output_dir)
-    if cfg.glue.grid_dry_run:
-        for i, p in enumerate(points):
-            print(f"[{i}] {point_name(p)}: python scripts/glue.py " + " ".join(sys.argv[1:]) + f" --glue.grid_index {i}")
-        return {"points": points}
-    if cfg.glue.grid_index is not None and cfg.glue.grid_index >= len(points):
-        raise ConfigError(f"glue.grid_index: {cfg.glue.grid_index} is out of range, the grid has {len(points)} points")
-    todo = range(len(points)) if cfg.glue.grid_index is None else [cfg.glue.grid_index]
-    for i in todo:
-        p = points[i]
-        sub = with_overrides(cfg, {**p, "trainer.output_dir": str(root/point_name(p)), "glue.grid_batch_size": [], "glue.grid_lr": [],
-                                   "glue.grid_weight_decay": [], "glue.grid_seed": [], "glue.grid_index": None})
-        print(f"grid point {i + 1}/{len(points)}: {point_name(p)}", file=sys.stderr)
-        run_one(sub, task, progress)
-    return write_grid_record(root, points)
-
-def write_grid_record(root, points:list) -> dict:
-    "Collect every point's results.json under `root` into root/grid.json, with the best finished run."
-    runs = []
-    for p in points:
-        f = Path(root)/point_name(p)/"results.json"
-        r = json.loads(f.read_text()) if f.exists() else {}
-        runs.append(dict(run=point_name(p), hyperparameters=p, finished=bool(r.get("finished")), best=r.get("best"),
-                         best_score=r.get("best_score"), best_step=r.get("best_step")))
-    done = [r for r in runs if r["finished"] and r["best_score"] is not None]
-    best = max(done, key=lambda r: r["best_score"]) if done else None
-    rec = dict(runs=runs, best_run=best["run"] if best else None, best=best)
-    write_json(rec, Path(root)/"grid.json")
-    return rec
-
-# %% ../nbs/07_glue.ipynb #b2077cbd
-PAPER_GLUE = {"NeoBERT-4096 (paper)": {"mnli": 89.0, "qnli": 93.7, "qqp": 90.7, "rte": 91.3, "sst2": 95.6, "mrpc": 93.4,
-                                       "cola": 66.2, "stsb": 91.8, "average": 89.0}}
-TASK_TITLES = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP", "mnli": "MNLI", "qnli": "QNLI",
-               "rte": "RTE", "wnli": "WNLI"}
-_SHORT = {"accuracy": "acc", "f1": "F1", "matthews_correlation": "MCC", "pearson": "Pearson", "spearmanr": "Spearman",
-          "accuracy_mismatched": "acc-mm"}
-
-def collect_results(results_dir) -> list:
-    "Every finished-or-not results.json below `results_dir`, each with its folder as 'run'."
-    root = Path(results_dir)
-    if not root.is_dir(): raise UserError(f"results folder not found: {root}")
-    out = []
-    for f in sorted(root.rglob("results.json")):
-        try: r = json.loads(f.read_text())
-        except json.JSONDecodeError: print(f"warning: skipping unreadable {f}", file=sys.stderr); continue
-        if r.get("best"): out.append({**r, "run": str(f.parent.relative_to(root)) or "."})
-    if not out: raise UserError(f"no results.json with an evaluation below {root}")
-    return out
-
-def glue_summary(results_dir, reference:dict=None) -> dict:
-    "Best run per task, task scores x100, the GLUE average and the reference numbers: {'rows': [...], 'average': ..., 'reference': ...}."
-    reference = PAPER_GLUE if reference is None else reference
-    best, runs = {}, collect_results(results_dir)
-    for r in runs:
-        t = _norm_task(r["task"]); s = task_score(t, r["best"])
-        if t not in best or s > best[t][0]: best[t] = (s, r, sum(_norm_task(x["task"]) == t for x in runs))
-    order = [t for t in GLUE_TASKS if t in best] + sorted(t for t in best if t not in GLUE_TASKS)
-    rows = []
-    for t in order:
-        s, r, n = best[t]
-        names = task_metric_names(t) if t in GLUE_TASKS else list(r["best"])
-        row = dict(task=t, title=TASK_TITLES.get(t, t), metric="/".join(_SHORT.get(m, m) for m in names),
-                   score=100 * s, values={m: (100 * r["best"][m] if r["best"].get(m) is not None else None) for m in names},
-                   runs=n, run=r["run"], model=r.get("model"), in_average=t in GLUE_AVERAGE_TASKS)
-        for name, ref in reference.items(): row[name] = ref.get(t)
-        rows.append(row)
-    avg = glue_score({t: best[t][0] for t in best})
-    return dict(rows=rows, average=avg, reference=reference,
-                tasks_missing=[t for t in GLUE_AVERAGE_TASKS if t not in best])
-
-def _fmt(x, nd=1): return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
-
-def summary_markdown(s:dict) -> str:
-    "The summary as a markdown table."
-    refs = list(s["reference"])
-    head = ["Task", "Metric", "Ours"] + refs + ["Runs", "Best run"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in s["rows"]:
-        detail = f" ({'/'.join(_fmt(v) for v in r['values'].values())})" if len(r["values"]) > 1 else ""
-        title = r["title"] + ("" if r["in_average"] or r["task"] not in GLUE_TASKS else " (not averaged)")
-        lines.append("| " + " | ".join([title, r["metric"], _fmt(r["score"]) + detail] + [_fmt(r.get(n)) for n in refs] + [str(r["runs"]), r["run"]]) + " |")
-    note = "" if not s["tasks_missing"] else f" (missing: {', '.join(TASK_TITLES[t] for t in s['tasks_missing'])})"
-    lines.append("| " + " | ".join(["**GLUE average**", "8 tasks, no WNLI", f"**{_fmt(s['average'])}**{note}"]
-                                    + [_fmt(s["reference"][n].get("average")) for n in refs] + ["", ""]) + " |")
-    return "\n".join(lines)
-
-def write_summary(s:dict, out_dir, chart:bool=True) -> dict:
-    "Write glue_summary.md, glue_summary.csv and (if `chart`) glue_summary.png into `out_dir`; return their paths."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out/"glue_summary.md", "csv": out/"glue_summary.csv"}
-    paths["markdown"].write_text(summary_markdown(s) + "\n")
-    refs = list(s["reference"])
-    with open(paths["csv"], "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["task", "metric", "score", "metric_values"] + refs + ["runs", "run", "model"])
-        for r in s["rows"]:
-            w.writerow([r["task"], r["metric"], _fmt(r["score"], 2), "/".join(_fmt(v, 2) for v in r["values"].values())]
-                       + [_fmt(r.get(n), 1) for n in refs] + [r["runs"], r["run"], r["model"]])
-        w.writerow(["average", "glue (8 tasks, no WNLI)", _fmt(s["average"], 2), ""] + [_fmt(s["reference"][n].get("average")) for n in refs] + ["", "", ""])
-    if chart:
-        fig = plot_summary(s); fig.savefig(out/"glue_summary.png", dpi=100, bbox_inches="tight")
-        import matplotlib.pyplot as _plt; _plt.close(fig)
-        paths["chart"] = out/"glue_summary.png"
-    return paths
-
-def plot_summary(s:dict, figsize=(6, 3)):
-    """Grouped bars: our score per GLUE task and the GLUE average beside each reference; our own tasks (not GLUE) apart, after a
-    gap, labelled and with no reference bars; the average only where ours exists (all eight tasks), so like stands beside like."""
-    import matplotlib.pyplot as _plt
-    glue = [r for r in s["rows"] if r["task"] in GLUE_TASKS]; own = [r for r in s["rows"] if r["task"] not in GLUE_TASKS]
-    have_avg = s["average"] is not None and math.isfinite(s["average"])
-    labels = [r["title"] for r in glue] + ["GLUE avg" if have_avg else f"GLUE avg\n(n/a: {len(s['tasks_missing'])} missing)"] + [f"{r['title']}\n(own task)" for r in own]
-    x = np.r_[np.arange(len(glue) + 1), len(glue) + 1.5 + np.arange(len(own))]
-    series = {"ours": [r["score"] for r in glue] + [s["average"] if have_avg else None] + [r["score"] for r in own]}
-    for name in s["reference"]: series[name] = [r.get(name) for r in glue] + [s["reference"][name].get("average") if have_avg else None] + [None] * len(own)
-    fig, ax = _plt.subplots(figsize=figsize, dpi=72)
-    w = 0.8 / len(series)
-    for i, (name, v) in enumerate(series.items()):
-        ax.bar(x + (i - (len(series) - 1) / 2) * w, [np.nan if a is None else a for a in v], w, label=name)
-    if own: ax.axvline(len(glue) + 0.75, color="gray", lw=0.8, ls=":")
-    ax.set_xticks(x); ax.set_xticklabels(labels, fontsize=7); ax.set_ylabel("score (x100)")
-    ax.legend(fontsize=7, ncol=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    fig.tight_layout()
-    return fig
-
-def summarize_glue(results_dir, out_dir=None, reference=None, chart:bool=True, verbose:bool=True) -> dict:
-    "Summarize every run below `results_dir`: print the markdown table, write md/csv/png to `out_dir` (default: `results_dir`)."
-    ref = dict(PAPER_GLUE)
-    if reference:
-        import yaml
-        p = Path(reference)
-        if not p.is_file(): raise UserError(f"reference file not found: {p}")
-        extra = yaml.safe_load(p.read_text())
-        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
-            raise UserError(f"{p}: expected {{name: {{task: score}}}}")
-        ref.update({k: {_norm_task(t) if t != "average" else t: float(x) for t, x in v.items()} for k, v in extra.items()})
-    s = glue_summary(results_dir, ref)
-    s["paths"] = {k: str(v) for k, v in write_summary(s, out_dir or results_dir, chart).items()}
-    if verbose: print(summary_markdown(s))
-    return s
-
-# %% ../nbs/07_glue.ipynb #cfaa123f
-@call_parse(nested=True)
-@user_errors
-def glue_cli(config:str=None):  # YAML config file (e.g. configs/glue/sst2.yaml); dotted overrides follow
-    "Fine-tune and evaluate a model on a GLUE task (or your own sentence / sentence-pair task): writes trainer.output_dir/results.json."
-    cfg = cli_config(config=config)
-    res = run_glue(cfg)
-    if "runs" in res: res = {"best_run": res["best_run"], **((res["best"] or {}))}
-    print(json.dumps(_clean({"output_dir": cfg.trainer.output_dir, "best": res.get("best"), "best_step": res.get("best_step"),
-                             **({"best_run": res["best_run"]} if "best_run" in res else {})})))
-
-@call_parse
-@user_errors
-def summarize_cli(results_dir:str,        # folder holding GLUE runs (results.json files, at any depth)
-                  out:str=None,           # where to write glue_summary.{md,csv,png} (default: results_dir)
-                  reference:str=None,     # YAML/JSON file of more reference numbers: {name: {task: score}}
-                  no_chart:bool=False):   # skip the bar chart
-    "Print the GLUE summary table (best run per task, GLUE average) beside the paper's numbers; write markdown, CSV and a chart."
-    summarize_glue(results_dir, out, reference, chart=not no_chart)
+# %% ../nbs/07_glue.ipynb #89955a54
+def __getattr__(name):
+    """Fine-tuning, the grid, the summary and the command lines live in `neobert.glue_finetune` (built on this
+    module); importable from here too."""
+    if not name.startswith("_"):
+        m = importlib.import_module("neobert.glue_finetune")
+        if name in m.__all__: return getattr(m, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

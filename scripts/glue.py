@@ -4,9 +4,9 @@
         [--data.train_file F --data.validation_file F] [--trainer.output_dir DIR] [--key value ...]
     accelerate launch scripts/glue.py --config configs/glue/mnli.yaml ...
 
-Writes DIR/results.json and DIR/best/. Thin wrapper: `neobert.glue.glue_cli` reads `--config` (fastcore call_parse)
-and the dotted overrides (cli_config), then calls `neobert.glue.run_glue`.
+Writes DIR/results.json and DIR/best/. Thin wrapper: `neobert.glue_finetune.glue_cli` reads `--config` (fastcore call_parse)
+and the dotted overrides (cli_config), then calls `neobert.glue_finetune.run_glue`.
 """
-from neobert.glue import glue_cli
+from neobert.glue_finetune import glue_cli
 from neobert.config import show_help
 show_help(glue_cli); glue_cli()

@@ -2,7 +2,7 @@
 
     python scripts/summarize_glue.py RESULTS_DIR [--out DIR] [--reference FILE.yaml] [--no-chart]
 
-Writes glue_summary.md, glue_summary.csv and glue_summary.png. Thin wrapper around `neobert.glue.summarize_cli`.
+Writes glue_summary.md, glue_summary.csv and glue_summary.png. Thin wrapper around `neobert.glue_finetune.summarize_cli`.
 """
-from neobert.glue import summarize_cli
+from neobert.glue_finetune import summarize_cli
 summarize_cli()

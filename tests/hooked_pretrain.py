@@ -1,4 +1,4 @@
-"""scripts/pretrain.py with test hooks (`neobert.train.TrainHooks`): python tests/hooked_pretrain.py 'HOOKS_JSON' --config ... [overrides]
+"""scripts/pretrain.py with test hooks (`neobert.train.TrainHooks`, read by the engine in neobert.trainer): python tests/hooked_pretrain.py 'HOOKS_JSON' --config ... [overrides]
 HOOKS_JSON keys: restore_data (bool), loss_scale ({"step": factor}), signal ("SIGTERM"/"SIGINT") with signal_at (step)."""
 import os, sys, json, signal
 from neobert.config import UserError, cli_config

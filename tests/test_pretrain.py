@@ -1,4 +1,4 @@
-"""Fault tests of the pretraining script (scripts/pretrain.py, nbs/06_train.ipynb) on tiny configs:
+"""Fault tests of the pretraining script (scripts/pretrain.py, nbs/06b_pretrain.ipynb on the engine of nbs/06a_trainer.ipynb) on tiny configs:
 - SIGKILL at a random step, rerun the same command -> final weights bit-identical to an uninterrupted run;
   negative control: the same resume without restoring the data position ends with different weights;
 - 2 CPU processes over gloo (`accelerate launch --multi_gpu --num_processes 2`): disjoint data, identical replicas;
