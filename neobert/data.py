@@ -269,26 +269,25 @@ def open_split(cfg:Config, split:str="train", progress=False):
     one table."""
     d = cfg.data
     if split not in ("train", "validation"): raise UserError(f"split must be 'train' or 'validation', got {split!r}")
-    if d.source == "pretokenized": raise UserError("data.source=pretokenized holds token ids, not text; read it with "
-                                                   "TokenShards")
+    if d.source == "pretokenized":
+        raise UserError("data.source=pretokenized holds token ids, not text; read it with TokenShards")
     if d.source == "embedded":
-        if split == "validation" and d.validation_fraction <= 0: raise UserError("no validation data: the embedded "
-                                                                                 "corpus holds out "
-                                                                                 "data.validation_fraction of its "
-                                                                                 "articles; set it > 0")
+        if split == "validation" and d.validation_fraction <= 0:
+            raise UserError("no validation data: the embedded corpus holds out data.validation_fraction of its "
+                            "articles; set it > 0")
         paths = prepare_embedded_corpus(d.cache_dir, progress=progress, validation_fraction=d.validation_fraction)
         return load_files(paths[split], d.streaming, _hf_cache(cfg), progress), None
     if d.source == "files":
-        if not d.train_file: raise UserError("data.source=files needs data.train_file (and optionally "
-                                             "data.validation_file)")
-        if split == "validation" and d.validation_file: return load_files(d.validation_file, d.streaming,
-                                                                          _hf_cache(cfg), progress), None
+        if not d.train_file:
+            raise UserError("data.source=files needs data.train_file (and optionally data.validation_file)")
+        if split == "validation" and d.validation_file:
+            return load_files(d.validation_file, d.streaming, _hf_cache(cfg), progress), None
         hold = None if d.validation_file else split
         if hold == "validation" and d.validation_fraction <= 0:
             raise UserError("no validation data: set data.validation_file, or data.validation_fraction > 0 to hold "
                             "out part of data.train_file")
-        return load_files(d.train_file, d.streaming, _hf_cache(cfg),
-                          progress), (hold if d.validation_fraction > 0 else None)
+        hold = hold if d.validation_fraction > 0 else None
+        return load_files(d.train_file, d.streaming, _hf_cache(cfg), progress), hold
     if d.source == "hub":
         if not d.name: raise UserError("data.source=hub needs data.name (e.g. tiiuae/falcon-refinedweb)")
         from datasets import load_dataset

@@ -191,16 +191,14 @@ class MapSource:
 class StreamSource:
     "A stream (`IterableDataset`) read in blocks of `block_docs` documents, each shuffled from (seed, epoch, block)."
     def __init__(self, make_ds:Callable, column:str, tokenize:ContentTokenizer, holdout=None, fraction=0.0,
-                 block_docs=10000,
-                 shuffle=True, seed=0, min_tokens=0, stream_id=0, where="the stream"):
+                 block_docs=10000, shuffle=True, seed=0, min_tokens=0, stream_id=0, where="the stream"):
         self.make_ds, self.col, self.tok, self.holdout, self.fraction = make_ds, column, tokenize, holdout, fraction
         self.block_docs, self.shuffle, self.seed = block_docs, shuffle, seed
         self.min_tokens, self.stream_id, self.where = min_tokens, stream_id, where
     def first_key(self): return {"epoch": 0, "block": 0, "ds_state": None}
     def _keep(self, x):
-        if self.holdout is not None and is_validation_text(x,
-                                                           self.fraction) != (self.holdout
-                                                                              == "validation"): return False
+        if self.holdout is not None and is_validation_text(x, self.fraction) != (self.holdout == "validation"):
+            return False
         # a token covers >= 1 character
         return not self.min_tokens or (isinstance(x, str) and len(x) >= self.min_tokens - 2)
     def open(self, key) -> Block:
@@ -220,8 +218,8 @@ class StreamSource:
         e, b = int(key["epoch"]), int(key.get("block", 0))
         if exhausted: nxt = {"epoch": e + 1, "block": 0, "ds_state": None}
         else: nxt = {"epoch": e, "block": b + 1, "ds_state": copy.deepcopy(ds.state_dict())}
-        order = np.random.default_rng(stable_seed(self.seed, self.stream_id, e,
-                                                  b)).permutation(len(vals)) if self.shuffle else np.arange(len(vals))
+        rng = np.random.default_rng(stable_seed(self.seed, self.stream_id, e, b))
+        order = rng.permutation(len(vals)) if self.shuffle else np.arange(len(vals))
         vals = [vals[i] for i in order]; cache = {}
         def doc(i):
             if i not in cache:
