@@ -108,7 +108,7 @@ def _save_model(accelerator, model, tokenizer, dest:Path):
         tmp.rename(dest); shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
-# %% ../nbs/07a_glue_finetune.ipynb #848e3684
+# %% ../nbs/07a_glue_finetune.ipynb #139f930c
 class EpochBatches:
     """Training batches, epoch after epoch: epoch `e`'s order is a permutation seeded by (seed, e), split over the
     processes (`DistributedSampler`); its position (epoch, batch) is saved and restored, so a resumed run goes on at
@@ -270,7 +270,7 @@ def log_metrics(self:GlueTask, step:int, lr:float) -> Optional[dict]:
     self.new_window()
     return m
 
-# %% ../nbs/07a_glue_finetune.ipynb #69d5e314
+# %% ../nbs/07a_glue_finetune.ipynb #a592bc9f
 def _logged(rec:dict) -> dict:
     "An evaluation as a log record: its metrics, score and each validation set's loss."
     return {**rec["metrics"], "score": rec["score"], **{f"loss_{split_suffix(s)}": v for s, v in rec["eval_loss"].items()}}
