@@ -231,8 +231,13 @@ def test_interrupted_fine_tune_resumes_bit_identical(toy_run, tmp_path):
     a, b = weights(tmp_path/"ref"/"checkpoints"/"step-26"), weights(cut/"checkpoints"/"step-26")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert all(torch.equal(x, weights(cut/"best")[k]) for k, x in weights(tmp_path/"ref"/"best").items())
-    # negative control: resumed without the data position (epoch 1, batch 5), the same steps see other batches
-    with pytest.raises(Interrupted): toy_run("nodata", stop_at(21), glue=keep)
+    # SIGTERM (a preemption) after step 21 writes checkpoint step-21 and stops (exit status 143 from the script)
+    import os, signal
+    from neobert.checkpoint import Preempted
+    sigterm_at_21 = TrainHooks(after_step=lambda s: os.kill(os.getpid(), signal.SIGTERM) if s == 21 else None)
+    with pytest.raises(Preempted) as e: toy_run("nodata", sigterm_at_21, glue=keep)
+    assert e.value.exit_code == 143 and (tmp_path/"nodata"/"checkpoints"/"step-21").is_dir()
+    # negative control: resumed without the data position (epoch 1, batch 8), the same steps see other batches
     toy_run("nodata", TrainHooks(restore_data=False), glue=keep)
     c = weights(tmp_path/"nodata"/"checkpoints"/"step-26")
     assert not all(torch.equal(a[k], c[k]) for k in a)
