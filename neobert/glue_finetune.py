@@ -249,7 +249,7 @@ def step(self:GlueTask, step:int, stop:bool) -> torch.Tensor:
             loss = model(**to_device(b, acc.device)).loss * scale
             acc.backward(loss * (acc.gradient_accumulation_steps / len(micro)))    # accelerate divides by the former
         total += loss.detach().float()
-    stats = torch.stack([total / len(micro), torch.tensor(float(stop), device=acc.device)])
+    stats = torch.cat([(total / len(micro)).reshape(1), torch.full((1,), float(stop), device=acc.device)])
     return acc.reduce(stats, "mean") if tr.world > 1 else stats
 
 @patch
