@@ -69,6 +69,9 @@ class GlueConfig:
                                                  "runs).", ge=1)
     max_eval_samples: Optional[int] = cfg_field(None, "Use the first this many examples of each validation set.", ge=1)
     save_best: bool = cfg_field(True, "Save the best model (safetensors) to trainer.output_dir/best.")
+    keep_checkpoints: bool = cfg_field(False,
+                                       "Keep trainer.output_dir/checkpoints after the run finished (they serve only "
+                                       "to resume an unfinished run; best/ is the model).")
     overwrite: bool = cfg_field(False,
                                 "Rerun even if trainer.output_dir already holds a finished results.json (otherwise it "
                                 "is kept and reported).")

@@ -4,15 +4,17 @@
 
 # %% ../nbs/07a_glue_finetune.ipynb #c7df0269
 from __future__ import annotations
-import csv, json, math, os, sys, time, random, inspect, itertools, shutil
+import csv, json, math, os, sys, time, random, inspect, itertools, shutil, contextlib
 from functools import partial
 from pathlib import Path
 from typing import Optional
 import numpy as np
 import torch
+from fastcore.basics import patch
 from fastcore.script import call_parse
 from .config import UserError, ConfigError, user_errors, cli_config, save_config, config_from_dict, deep_merge, Config, check_model_path
-from .train import build_optimizer
+from .train import build_optimizer, set_seed, resolve_mixed_precision, to_device, TrainHooks
+from .trainer import Trainer, TrainTask
 from .glue import (TaskSpec, GLUE_TASKS, GLUE_AVERAGE_TASKS, resolve_task, compute_metrics, task_metric_names,
                           task_score,
                           glue_score, norm_task, split_suffix, read_table, load_task_data, encode_split, pad_collate,
@@ -20,9 +22,9 @@ from .glue import (TaskSpec, GLUE_TASKS, GLUE_AVERAGE_TASKS, resolve_task, compu
 
 # %% auto #0
 __all__ = ['PAPER_GLUE', 'TASK_TITLES', 'lr_factor', 'write_json', 'flat_metrics', 'majority_baseline', 'evaluate_split',
-           'model_max_length', 'finetune', 'grid_points', 'point_name', 'with_overrides', 'run_one', 'run_glue',
-           'write_grid_record', 'collect_results', 'glue_summary', 'summary_markdown', 'write_summary', 'plot_summary',
-           'summarize_glue', 'glue_cli', 'summarize_cli']
+           'model_max_length', 'EpochBatches', 'with_overrides', 'GlueTask', 'finetune', 'grid_points', 'point_name',
+           'run_one', 'run_glue', 'write_grid_record', 'collect_results', 'glue_summary', 'summary_markdown',
+           'write_summary', 'plot_summary', 'summarize_glue', 'glue_cli', 'summarize_cli']
 
 # %% ../nbs/07a_glue_finetune.ipynb #6da93509
 def lr_factor(step:int, total:int, warmup:int, name:str="linear", final_ratio:float=0.0,
@@ -106,19 +108,48 @@ def _save_model(accelerator, model, tokenizer, dest:Path):
         tmp.rename(dest); shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
-# %% ../nbs/07a_glue_finetune.ipynb #c3c164ec
-def _glue_accelerator(tc):
-    """(Accelerator, precision): bf16 autocast where the GPU has it (`mixed_precision: auto`), fp32 on a CPU; TF32
-    when asked."""
-    from accelerate import Accelerator
-    mp = tc.mixed_precision
-    if mp == "auto": mp = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    if torch.cuda.is_available() and tc.tf32: torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=tc.gradient_accumulation_steps), mp
+# %% ../nbs/07a_glue_finetune.ipynb #139f930c
+class EpochBatches:
+    """Training batches, epoch after epoch: epoch `e`'s order is a permutation seeded by (seed, e), split over the
+    processes (`DistributedSampler`); its position (epoch, batch) is saved and restored, so a resumed run goes on at
+    the next batch."""
+    def __init__(self, dataset, batch_size:int, collate_fn, seed:int=0, rank:int=0, world:int=1, num_workers:int=0):
+        from torch.utils.data import DistributedSampler
+        self.ds, self.bs, self.coll, self.seed, self.workers = dataset, batch_size, collate_fn, seed, num_workers
+        self.sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        self.n_batches = math.ceil(len(self.sampler) / batch_size)
+        self.epoch, self.index, self.it = 0, 0, None
 
-def _loaders(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, max_len:int) -> tuple:
-    """(train set, validation sets, shuffled train loader seeded by trainer.seed, validation loaders); token types
-    dropped where the model takes none."""
+    def _open(self):
+        "A loader over the rest of the epoch (its own generator: the global random state is left alone)."
+        self.sampler.set_epoch(self.epoch)
+        rest = list(self.sampler)[self.index * self.bs:]
+        self.it = iter(torch.utils.data.DataLoader(self.ds, batch_size=self.bs, sampler=rest, collate_fn=self.coll,
+                                                   num_workers=self.workers,
+                                                   generator=torch.Generator().manual_seed(self.seed)))
+
+    def take(self, n:int) -> list:
+        "The epoch's next `n` batches (fewer at its end, after which the next epoch begins)."
+        if self.it is None: self._open()
+        out = [next(self.it) for _ in range(min(n, self.n_batches - self.index))]
+        self.index += len(out)
+        if self.index >= self.n_batches: self.epoch, self.index, self.it = self.epoch + 1, 0, None
+        return out
+
+    def state_dict(self) -> dict: return dict(epoch=self.epoch, index=self.index, n_batches=self.n_batches)
+
+    def load_state_dict(self, st:dict):
+        if st["n_batches"] != self.n_batches:
+            raise UserError(f"the training data changed since the checkpoint ({st['n_batches']} batches per epoch "
+                            f"then, {self.n_batches} now): use the original data or a new trainer.output_dir")
+        self.epoch, self.index, self.it = st["epoch"], st["index"], None
+
+    def close(self): self.it = None
+
+# %% ../nbs/07a_glue_finetune.ipynb #c3c164ec
+def _loaders(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, max_len:int, rank:int=0, world:int=1) -> tuple:
+    """(train set, validation sets, the training batches (`EpochBatches` seeded by trainer.seed), validation loaders);
+    token types dropped where the model takes none."""
     tc, gc = cfg.trainer, cfg.glue
     train = encode_split(tokenizer, *data["train"], max_len)
     evals = {s: encode_split(tokenizer, *d, max_len) for s, d in data["validation"].items()}
@@ -127,32 +158,45 @@ def _loaders(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, max_len:int
         train.enc.pop("token_type_ids", None); [e.enc.pop("token_type_ids", None) for e in evals.values()]
     coll = partial(pad_collate, pad_id=tokenizer.pad_token_id or 0, regression=task.is_regression,
                    multiple=cfg.data.pad_to_multiple_of)
-    dl = torch.utils.data.DataLoader(train, batch_size=tc.batch_size, shuffle=True, collate_fn=coll,
-                                     num_workers=cfg.data.num_workers,
-                                     generator=torch.Generator().manual_seed(tc.seed))
-    edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, shuffle=False, collate_fn=coll)
-            for e in evals.values()]
-    return train, evals, dl, edls
+    batches = EpochBatches(train, tc.batch_size, coll, tc.seed, rank, world, cfg.data.num_workers)
+    edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, shuffle=False, collate_fn=coll,
+                                        generator=torch.Generator()) for e in evals.values()]
+    return train, evals, batches, edls
 
 # %% ../nbs/07a_glue_finetune.ipynb #449927ea
-def _plan(cfg:Config, opt, n_batches:int, max_len:int, mp:str, world:int) -> tuple:
-    """(scheduler, hyperparameters): steps per epoch, total and warmup steps, the evaluation interval, and the
-    schedule over them."""
+def _plan(cfg:Config, n_batches:int, max_len:int, mp:str, world:int, ga:int) -> dict:
+    """The hyperparameters: steps per epoch (`n_batches` per process, `ga` per step), total and warmup steps, the
+    evaluation interval."""
     tc, oc, sc, gc = cfg.trainer, cfg.optimizer, cfg.scheduler, cfg.glue
-    # optimizer steps per epoch (per process)
-    spe = max(1, math.ceil(n_batches / tc.gradient_accumulation_steps))
+    spe = max(1, math.ceil(n_batches / ga))               # optimizer steps per epoch (per process)
     total = min(tc.max_steps, tc.num_epochs * spe) if tc.num_epochs else tc.max_steps
     warmup = round(gc.warmup_ratio * total) if gc.warmup_ratio is not None else sc.warmup_steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, total=total, warmup=warmup, name=sc.name,
-                                                           final_ratio=sc.final_lr_ratio, decay_steps=sc.decay_steps))
     interval = max(1, min(gc.eval_max_interval, spe // gc.eval_per_epoch))
-    hp = dict(batch_size=tc.batch_size, lr=oc.lr, weight_decay=oc.weight_decay, num_epochs=tc.num_epochs, seed=tc.seed,
-              max_length=max_len, warmup_steps=warmup, total_steps=total, steps_per_epoch=spe, eval_interval=interval,
-              early_stopping_patience=gc.early_stopping_patience,
-                  gradient_accumulation_steps=tc.gradient_accumulation_steps,
-              scheduler=sc.name, final_lr_ratio=sc.final_lr_ratio, betas=list(oc.betas), max_grad_norm=oc.max_grad_norm,
-              mixed_precision=mp, world_size=world)
-    return sched, hp
+    return dict(batch_size=tc.batch_size, lr=oc.lr, weight_decay=oc.weight_decay, num_epochs=tc.num_epochs,
+                seed=tc.seed, max_length=max_len, warmup_steps=warmup, total_steps=total, steps_per_epoch=spe,
+                eval_interval=interval, early_stopping_patience=gc.early_stopping_patience,
+                gradient_accumulation_steps=ga, scheduler=sc.name, final_lr_ratio=sc.final_lr_ratio,
+                betas=list(oc.betas), max_grad_norm=oc.max_grad_norm, mixed_precision=mp, world_size=world)
+
+def _schedule(opt, cfg:Config, hp:dict) -> torch.optim.lr_scheduler.LambdaLR:
+    "`lr_factor` over the plan's steps."
+    sc = cfg.scheduler
+    return torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, total=hp["total_steps"], warmup=hp["warmup_steps"],
+                                                          name=sc.name, final_ratio=sc.final_lr_ratio,
+                                                          decay_steps=sc.decay_steps))
+
+def with_overrides(cfg:Config, over:dict) -> Config:
+    "A re-validated copy of `cfg` with dotted-key overrides applied."
+    d = cfg.to_dict()
+    for k, v in over.items():
+        s, f = k.split(".", 1); d = deep_merge(d, {s: {f: v}})
+    return config_from_dict(d)
+
+def _engine_config(cfg:Config, hp:dict, progress:bool) -> Config:
+    """The config the engine runs: the plan's total steps, an evaluation and a checkpoint every `eval_interval` steps
+    (and at the end)."""
+    return with_overrides(cfg, {"trainer.max_steps": hp["total_steps"], "trainer.eval_steps": hp["eval_interval"],
+                                "trainer.save_steps": hp["eval_interval"], "trainer.progress": progress})
 
 def _results(cfg:Config, task:TaskSpec, data:dict, load_info:Optional[dict], hp:dict, train, evals:dict) -> dict:
     "The results record before training: the run's settings, its data sizes and the majority-class bar."
@@ -168,91 +212,150 @@ def _results(cfg:Config, task:TaskSpec, data:dict, load_info:Optional[dict], hp:
     return res
 
 # %% ../nbs/07a_glue_finetune.ipynb #a2eed7d0
-def _glue_eval(run:dict, step:int, train_loss:float) -> dict:
-    "Evaluate on every validation set at `step`; record it, keep the best (saved to best/); True when patience ran out."
-    model, acc, task, gc, res, out = run["model"], run["acc"], run["task"], run["cfg"].glue, run["res"], run["out"]
-    per, losses = {}, {}
-    for s, edl in zip(run["evals"], run["edls"]): per[s], losses[s], _ = evaluate_split(model, edl, acc, task)
-    m = flat_metrics(task, per)
-    rec = dict(step=step, epoch=round(step / res["hyperparameters"]["steps_per_epoch"], 4),
-               lr=run["sched"].get_last_lr()[0],
-               train_loss=train_loss, eval_loss=losses, metrics=m, score=_score(m))
-    res["evaluations"].append(rec)
-    if res["best_score"] is None or rec["score"] > res["best_score"]:
-        res.update(best=m, best_step=step, best_score=rec["score"]); run["since_best"] = 0
-        if gc.save_best: _save_model(acc, model, run["tokenizer"], out/"best")
-    else: run["since_best"] += 1
-    run["bar"].set_postfix(loss=f"{rec['train_loss']:.3f}", score=f"{rec['score']:.4f}",
-                           best=f"{res['best_score']:.4f}")
-    if acc.is_main_process: write_json({**res, "wall_time_s": time.time() - run["t0"]}, out/"results.json")
-    if gc.early_stopping_patience and run["since_best"] >= gc.early_stopping_patience: res["stopped_early"] = True
-    return res["stopped_early"]
+_RESULT_KEYS = ("evaluations", "best", "best_step", "best_score", "stopped_early")
+
+class GlueTask(TrainTask):
+    """GLUE fine-tuning for `Trainer.fit`: the trainer's prepared model on its `EpochBatches` (`trainer.data`); every
+    validation set evaluated at the engine's cadence, the best model kept, results.json rewritten, early stopping."""
+    def __init__(self, trainer:Trainer, task:TaskSpec, tokenizer, evals:dict, edls:list, res:dict):
+        self.tr, self.task, self.tok, self.evals, self.edls, self.res = trainer, task, tokenizer, evals, edls, res
+        self.name, self.t0 = task.name, time.time()
+        fresh = dict(evaluations=[], best=None, best_step=None, best_score=None, stopped_early=False, since_best=0,
+                     loss_sum=0.0, loss_n=0)
+        # the evaluations so far, the best, the patience and the train-loss window: in every checkpoint, back on resume
+        self.st = trainer.ts.get("glue", fresh) if trainer.resume is not None else fresh
+        trainer.state_extra["glue"] = self.st
+        self.done = self.st["stopped_early"]
+        self.new_window()
+
+    def new_window(self): self.win = dict(loss=0.0, gn=0.0, n=0)
+
+    def results(self, **extra) -> dict:
+        "The results record: the run's settings and the evaluations so far."
+        return {**self.res, **{k: self.st[k] for k in _RESULT_KEYS}, "wall_time_s": time.time() - self.t0, **extra}
 
 # %% ../nbs/07a_glue_finetune.ipynb #09622c23
-def _glue_loop(run:dict, progress:bool) -> int:
-    """The epochs: accumulate, clip, step; evaluate every `eval_interval` steps and at the end; stop early or at
-    `total_steps`. Returns the last step."""
-    from tqdm.auto import tqdm
-    from neobert.measure import StepProfiler
-    model, opt, sched, acc, tc = run["model"], run["opt"], run["sched"], run["acc"], run["cfg"].trainer
-    hp, max_norm = run["res"]["hyperparameters"], run["cfg"].optimizer.max_grad_norm
-    spe, total, interval = hp["steps_per_epoch"], hp["total_steps"], hp["eval_interval"]
-    step, run_loss, n_loss, done = 0, 0.0, 0, False
-    run["bar"] = bar = tqdm(total=total, desc=f"{run['task'].name}", disable=not progress or not acc.is_main_process,
-                            dynamic_ncols=True)
-    profiler = StepProfiler(run["out"] / "profile", acc.device, 2, tc.profile_steps,
-                            tqdm.write) if tc.profile_steps and acc.is_main_process else None
-    model.train()
-    for epoch in range(math.ceil(total / spe)):
-        for batch in run["dl"]:
-            if profiler: profiler.before(step)
-            with acc.accumulate(model):
-                loss = model(**batch).loss
-                acc.backward(loss)
-                if acc.sync_gradients and max_norm: acc.clip_grad_norm_(model.parameters(), max_norm)
-                opt.step(); opt.zero_grad()
-            run_loss += loss.detach().float().item(); n_loss += 1
-            if not acc.sync_gradients: continue
-            sched.step(); step += 1; bar.update(1)
-            if profiler: profiler.after(step)
-            if step % interval == 0 or step == total:
-                done = _glue_eval(run, step, run_loss / max(n_loss, 1)); run_loss, n_loss = 0.0, 0
-            if step >= total or done: done = True; break
-        if done: break
-    bar.close()
-    if profiler: profiler.close(step)
-    return step
+@patch
+def step(self:GlueTask, step:int, stop:bool) -> torch.Tensor:
+    """Forward and backward of the step's micro-batches (an epoch's last step may have fewer), the loss their mean:
+    [loss, stop requests]."""
+    tr = self.tr; acc, model, hooks = tr.accelerator, tr.model, tr.hooks
+    micro = tr.data.take(acc.gradient_accumulation_steps)
+    scale = hooks.loss_scale(step + 1) if hooks.loss_scale else 1.0
+    total = torch.zeros((), device=acc.device)
+    for i, b in enumerate(micro):
+        # gradients are synchronised across processes at the last micro-batch only
+        with acc.no_sync(model) if i < len(micro) - 1 else contextlib.nullcontext():
+            loss = model(**to_device(b, acc.device)).loss * scale
+            acc.backward(loss * (acc.gradient_accumulation_steps / len(micro)))    # accelerate divides by the former
+        total += loss.detach().float()
+    stats = torch.cat([(total / len(micro)).reshape(1), torch.full((1,), float(stop), device=acc.device)])
+    return acc.reduce(stats, "mean") if tr.world > 1 else stats
+
+@patch
+def record(self:GlueTask, stats, updated:bool, grad_norm:float, seconds:float, lr:float) -> dict:
+    "An applied step's loss into the next evaluation's `train_loss` and the log window; the bar shows the best score."
+    loss, st, w = stats[0].item(), self.st, self.win
+    if updated: st["loss_sum"] += loss; st["loss_n"] += 1; w["loss"] += loss; w["gn"] += grad_norm; w["n"] += 1
+    best = {} if st["best_score"] is None else {"best": f"{st['best_score']:.4f}"}
+    return dict(loss=f"{loss:.3f}", lr=f"{lr:.2e}", **best)
+
+@patch
+def log_metrics(self:GlueTask, step:int, lr:float) -> Optional[dict]:
+    "The window's mean loss and gradient norm, the learning rate and the epoch."
+    w = self.win
+    if not w["n"]: return None
+    m = dict(loss=w["loss"] / w["n"], grad_norm=w["gn"] / w["n"], lr=lr,
+             epoch=round(step / self.res["hyperparameters"]["steps_per_epoch"], 4))
+    self.new_window()
+    return m
+
+# %% ../nbs/07a_glue_finetune.ipynb #a592bc9f
+def _logged(rec:dict) -> dict:
+    "An evaluation as a log record: its metrics, score and each validation set's loss."
+    return {**rec["metrics"], "score": rec["score"], **{f"loss_{split_suffix(s)}": v for s, v in rec["eval_loss"].items()}}
+
+@patch
+def evaluate(self:GlueTask, step:int) -> dict:
+    """Every validation set at `step`: the record appended to `evaluations`, a better score's model saved to best/,
+    results.json rewritten; patience spent sets `done`."""
+    st, gc, tr = self.st, self.tr.cfg.glue, self.tr
+    if st["evaluations"] and st["evaluations"][-1]["step"] == step: return _logged(st["evaluations"][-1])  # resumed
+    per, losses = {}, {}
+    for s, edl in zip(self.evals, self.edls): per[s], losses[s], _ = evaluate_split(tr.model, edl, tr.accelerator,
+                                                                                     self.task)
+    m = flat_metrics(self.task, per)
+    rec = dict(step=step, epoch=round(step / self.res["hyperparameters"]["steps_per_epoch"], 4),
+               lr=tr.scheduler.get_last_lr()[0], train_loss=st["loss_sum"] / max(st["loss_n"], 1), eval_loss=losses,
+               metrics=m, score=_score(m))
+    st["evaluations"].append(rec); st["loss_sum"], st["loss_n"] = 0.0, 0
+    if st["best_score"] is None or rec["score"] > st["best_score"]:
+        st.update(best=m, best_step=step, best_score=rec["score"], since_best=0)
+        if gc.save_best: _save_model(tr.accelerator, tr.model, self.tok, tr.out/"best")
+    else: st["since_best"] += 1
+    if gc.early_stopping_patience and st["since_best"] >= gc.early_stopping_patience:
+        st["stopped_early"] = self.done = True
+    if tr.main: write_json(self.results(), tr.out/"results.json")
+    return _logged(rec)
+
+@patch
+def finish(self:GlueTask, step:int) -> dict:
+    """The finished record, written to results.json; then checkpoints/ is removed (unless glue.keep_checkpoints): a
+    finished run is not resumed."""
+    tr = self.tr
+    res = self.results(finished=True, steps=step)
+    if tr.main:
+        write_json(res, tr.out/"results.json")
+        if not tr.cfg.glue.keep_checkpoints: shutil.rmtree(tr.out/"checkpoints", ignore_errors=True)
+    tr.accelerator.wait_for_everyone()
+    return _clean(res)
 
 # %% ../nbs/07a_glue_finetune.ipynb #91728191
-def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:dict=None, progress:bool=None) -> dict:
-    """Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol; write results.json (and best/)
-    to trainer.output_dir."""
-    from accelerate.utils import set_seed
-    tc, gc = cfg.trainer, cfg.glue
-    out = Path(tc.output_dir); out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    acc, mp = _glue_accelerator(tc)
-    set_seed(tc.seed)
-    progress = tc.progress if progress is None else progress
-    max_len = min(gc.max_length, model_max_length(model, tokenizer))
-    train, evals, dl, edls = _loaders(cfg, task, model, tokenizer, data, max_len)
-    opt = build_optimizer(model, cfg.optimizer)
-    # in place, so saved weights keep plain key names: NeoBERT per block (or whole), any other encoder whole
-    if tc.compile:
-        from neobert.model import compile_model
-        compile_model(model, tc.compile_mode, autotune=tc.compile_autotune, cat_in_place=tc.compile_cat_in_place)
-    model, opt, dl, *edls = acc.prepare(model, opt, dl, *edls)
-    sched, hp = _plan(cfg, opt, len(dl), max_len, mp, acc.num_processes)
+def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:dict=None, progress:bool=None,
+             hooks:Optional[TrainHooks]=None) -> dict:
+    """Fine-tune `model` on `data` (from `load_task_data`) with the config's protocol, on the training engine; write
+    results.json and best/ to trainer.output_dir, resuming from its checkpoints."""
+    trainer = Trainer(cfg, hooks, cfg.glue.max_length, desc=task.name)
+    with trainer.session(): return _finetune(trainer, task, model, tokenizer, data, load_info, progress)
+
+def _finetune(trainer:Trainer, task:TaskSpec, model, tokenizer, data:dict, load_info, progress) -> dict:
+    "The data and its plan, the engine's config; the checkpoint, optimizer and schedule; fit; the finished record."
+    cfg, acc = trainer.cfg, trainer.accelerator
+    set_seed(cfg.trainer.seed)
+    max_len = min(cfg.glue.max_length, model_max_length(model, tokenizer))
+    train, evals, batches, edls = _loaders(cfg, task, model, tokenizer, data, max_len, trainer.rank, trainer.world)
+    hp = _plan(cfg, batches.n_batches, max_len, resolve_mixed_precision(cfg.trainer), trainer.world,
+               acc.gradient_accumulation_steps)
     res = _results(cfg, task, data, load_info, hp, train, evals)
-    save_config(cfg, out/"config.yaml")
-    run = dict(cfg=cfg, task=task, model=model, tokenizer=tokenizer, opt=opt, sched=sched, acc=acc, dl=dl, edls=edls,
-               evals=evals,
-               res=res, out=out, t0=t0, since_best=0)
-    step = _glue_loop(run, progress)
-    res.update(finished=True, steps=step, wall_time_s=time.time() - t0)
-    if acc.is_main_process: write_json(res, out/"results.json")
-    acc.wait_for_everyone()
-    return _clean(res)
+    # the engine runs the plan: its steps, eval and save cadence (saved with each checkpoint, compared on resume)
+    trainer.cfg = _engine_config(cfg, hp, cfg.trainer.progress if progress is None else progress)
+    trainer.tc = trainer.cfg.trainer
+    _restart_finished(trainer)
+    trainer.find_checkpoint(); trainer.load_checkpoint(model, tokenizer)
+    model, opt = trainer.prepare(model, build_optimizer(model, cfg.optimizer))
+    trainer.data, edls = batches, [acc.prepare(e) for e in edls]
+    trainer.restore(_schedule(opt, cfg, hp), batches if trainer.hooks.restore_data else None)
+    if trainer.changed: _retarget_lr(trainer.scheduler)
+    if trainer.resume is not None: trainer.say(f"resumed from {trainer.resume} (step {trainer.ts['step']})")
+    trainer.open_logger().stdout = trainer.tc.progress          # no log lines without the bar (metrics.jsonl has them)
+    gt = GlueTask(trainer, task, tokenizer, evals, edls, res)
+    step, _ = trainer.fit(gt)
+    return gt.finish(step)
+
+def _restart_finished(trainer:Trainer):
+    "A finished run's folder (kept checkpoints, `glue.overwrite`) is run again from the start."
+    f = trainer.out/"results.json"
+    if trainer.main and f.exists():
+        try: done = json.loads(f.read_text()).get("finished")
+        except json.JSONDecodeError: done = False
+        if done: shutil.rmtree(trainer.out/"checkpoints", ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+
+def _retarget_lr(sched):
+    "After a resume with changed optimizer settings: the next step's lr from GLUE's schedule (not pretraining's)."
+    lrs = [base * f(sched.last_epoch) for base, f in zip(sched.base_lrs, sched.lr_lambdas)]
+    for g, lr in zip(sched.optimizer.param_groups, lrs): g["lr"] = lr
+    sched._last_lr = lrs
 
 # %% ../nbs/07a_glue_finetune.ipynb #3f72ca65
 def grid_points(cfg:Config) -> list:
@@ -268,14 +371,7 @@ def point_name(p:dict) -> str:
     "Folder name of a grid point."
     return f"bs{p['trainer.batch_size']}_lr{p['optimizer.lr']:g}_wd{p['optimizer.weight_decay']:g}_seed{p['trainer.seed']}"
 
-def with_overrides(cfg:Config, over:dict) -> Config:
-    "A re-validated copy of `cfg` with dotted-key overrides applied."
-    d = cfg.to_dict()
-    for k, v in over.items():
-        s, f = k.split(".", 1); d = deep_merge(d, {s: {f: v}})
-    return config_from_dict(d)
-
-def run_one(cfg:Config, task:TaskSpec=None, progress:bool=None) -> dict:
+def run_one(cfg:Config, task:TaskSpec=None, progress:bool=None, hooks:Optional[TrainHooks]=None) -> dict:
     """Fine-tune and evaluate once into trainer.output_dir (kept as is when it already holds a finished run, unless
     glue.overwrite)."""
     task = task or resolve_task(cfg.glue)
@@ -288,7 +384,7 @@ def run_one(cfg:Config, task:TaskSpec=None, progress:bool=None) -> dict:
             return prev
     data = load_task_data(cfg, task)
     model, tokenizer, info = load_glue_model(cfg, task)
-    return finetune(cfg, task, model, tokenizer, data, info, progress=progress)
+    return finetune(cfg, task, model, tokenizer, data, info, progress=progress, hooks=hooks)
 
 def run_glue(cfg:Config, progress:bool=None) -> dict:
     """Run the `glue` section: one fine-tune, or the grid (sequentially, or the point glue.grid_index). Returns the

@@ -24,6 +24,7 @@ __all__ = ['TrainTask', 'Trainer', 'enable_gradient_checkpointing']
 class TrainTask:
     "What a kind of training supplies to `Trainer.fit` (a subclass overrides these)."
     name = "train"
+    done = False           # set (by `evaluate`, say) to end the run after this step: early stopping
     def step(self, step:int, stop:bool) -> torch.Tensor:
         """Forward and backward of optimizer step `step` + 1: device statistics, [0] the loss, [-1] the processes'
         stop requests."""
@@ -243,9 +244,9 @@ def stop(self:Trainer, step:int):
 # %% ../nbs/06a_trainer.ipynb #95e98069
 @patch
 def fit(self:Trainer, task:TrainTask) -> tuple[int, Optional[dict]]:
-    """Train until `trainer.max_steps` (from the resumed step), checkpoint the end; (the last step, the final
-    evaluation)."""
-    tc, step = self.tc, self.ts["step"]
+    """Train until `trainer.max_steps` (from the resumed step) or until the task is `done`, checkpoint the end; (the
+    last step, the final evaluation)."""
+    tc, step, seen = self.tc, self.ts["step"], None
     self.bar = tqdm(total=tc.max_steps, initial=step, disable=not (tc.progress and self.main), desc=self.desc,
                     dynamic_ncols=True,
                     mininterval=1.0)
@@ -253,17 +254,17 @@ def fit(self:Trainer, task:TrainTask) -> tuple[int, Optional[dict]]:
                                  self.say) if tc.profile_steps and self.main else None
     self.model.train()
     try:
-        while step < tc.max_steps:
+        while step < tc.max_steps and not task.done:
             step, stats, rolled_back = self.run_step(task, step)
             if rolled_back: continue
-            if step % tc.eval_steps == 0 and step < tc.max_steps: self.evaluate(task, step)
-            if step % tc.save_steps == 0 or step == tc.max_steps: self.save(step)
+            if step % tc.eval_steps == 0 and step < tc.max_steps: seen = step, self.evaluate(task, step)
+            if step % tc.save_steps == 0 or step == tc.max_steps or task.done: self.save(step)
             if self.hooks.after_step: self.hooks.after_step(step)
             # every process stops here
             if stats[-1].item() > 0 or (self.world == 1 and self.preempt.requested): self.stop(step)
         if self.last_ckpt is None or self.last_ckpt.name != f"step-{step}": self.save(step)
         self.bar.close()
-        return step, self.evaluate(task, step)
+        return step, seen[1] if seen and seen[0] == step else self.evaluate(task, step)
     finally:
         self.bar.close(); self.logger.close()
         if hasattr(self.data, "close"): self.data.close()

@@ -4,7 +4,8 @@
         [--data.train_file F --data.validation_file F] [--trainer.output_dir DIR] [--key value ...]
     accelerate launch scripts/glue.py --config configs/glue/mnli.yaml ...
 
-Writes DIR/results.json and DIR/best/. Thin wrapper: `neobert.glue_finetune.glue_cli` reads `--config` (fastcore call_parse)
+Writes DIR/results.json and DIR/best/; an interrupted run (SIGTERM: exit 143, with a checkpoint) resumes from
+DIR/checkpoints when the same command is run again. Thin wrapper: `neobert.glue_finetune.glue_cli` reads `--config` (fastcore call_parse)
 and the dotted overrides (cli_config), then calls `neobert.glue_finetune.run_glue`.
 """
 from neobert.glue_finetune import glue_cli

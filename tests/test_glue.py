@@ -183,3 +183,85 @@ def test_compiled_fine_tuning_matches_eager(ckpt, tmp_path):
     assert len(e) == len(c) >= 2 and e[0] != e[-1]                          # several evaluations, and training moved the loss
     assert np.allclose(c, e, rtol=1e-4), (c, e)
     assert (tmp_path/"compiled"/"best"/"model.safetensors").exists()
+
+# ---- GLUE on the training engine: exact resume, the non-finite policy, early stopping (in-process, through TrainHooks)
+
+class Interrupted(Exception): pass
+
+@pytest.fixture
+def toy_run(ckpt, tmp_path):
+    "run(name, hooks=None, **glue/trainer overrides) -> results of a 2-epoch fine-tune (26 steps, evaluations every 6)."
+    from neobert.config import load_config
+    from neobert.glue_finetune import run_one
+    tr = write(tmp_path/"train.tsv", [{"sentence": s, "label": y} for s, y in sentiment(200, 11)])
+    dev = write(tmp_path/"dev.tsv", [{"sentence": s, "label": y} for s, y in sentiment(60, 12)])
+    def run(name, hooks=None, glue=None, trainer=None, lr=2e-3):
+        cfg = load_config(None, {"glue": {"task": "sst2", "warmup_ratio": 0.1, "eval_per_epoch": 2, **(glue or {})},
+                                 "model": {"name_or_path": str(ckpt)},
+                                 "data": {"train_file": str(tr), "validation_file": str(dev)},
+                                 "trainer": {"num_epochs": 2, "batch_size": 16, "output_dir": str(tmp_path/name),
+                                             "progress": False, **(trainer or {})},
+                                 "optimizer": {"lr": lr, "weight_decay": 0.01}})
+        return run_one(cfg, hooks=hooks)
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    yield run
+    torch.set_num_threads(threads)
+
+def weights(folder):
+    from safetensors.torch import load_file
+    return load_file(Path(folder)/"model.safetensors")
+
+def test_interrupted_fine_tune_resumes_bit_identical(toy_run, tmp_path):
+    from neobert.train import TrainHooks
+    def stop_at(n):
+        def after(step):
+            if step == n: raise Interrupted(step)
+        return TrainHooks(after_step=after)
+    keep = {"keep_checkpoints": True}
+    ref = toy_run("ref", glue=keep)
+    hp = ref["hyperparameters"]
+    assert (hp["total_steps"], hp["eval_interval"], ref["steps"], len(ref["evaluations"])) == (26, 6, 26, 5)
+    with pytest.raises(Interrupted): toy_run("cut", stop_at(21), glue=keep)     # after step 21: checkpoint step-18 is the last
+    cut = tmp_path/"cut"
+    assert max(int(p.name[5:]) for p in (cut/"checkpoints").glob("step-*")) == 18
+    partial_res = json.loads((cut/"results.json").read_text())
+    assert not partial_res["finished"] and [e["step"] for e in partial_res["evaluations"]] == [6, 12, 18]
+    res = toy_run("cut", glue=keep)                                             # the same command again: resumes
+    assert res["evaluations"] == ref["evaluations"] and (res["best"], res["best_step"]) == (ref["best"], ref["best_step"])
+    a, b = weights(tmp_path/"ref"/"checkpoints"/"step-26"), weights(cut/"checkpoints"/"step-26")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(x, weights(cut/"best")[k]) for k, x in weights(tmp_path/"ref"/"best").items())
+    # SIGTERM (a preemption) after step 21 writes checkpoint step-21 and stops (exit status 143 from the script)
+    import os, signal
+    from neobert.checkpoint import Preempted
+    sigterm_at_21 = TrainHooks(after_step=lambda s: os.kill(os.getpid(), signal.SIGTERM) if s == 21 else None)
+    with pytest.raises(Preempted) as e: toy_run("nodata", sigterm_at_21, glue=keep)
+    assert e.value.exit_code == 143 and (tmp_path/"nodata"/"checkpoints"/"step-21").is_dir()
+    # negative control: resumed without the data position (epoch 1, batch 8), the same steps see other batches
+    toy_run("nodata", TrainHooks(restore_data=False), glue=keep)
+    c = weights(tmp_path/"nodata"/"checkpoints"/"step-26")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    # a finished run is reported, not rerun; without glue.keep_checkpoints its checkpoints are removed
+    assert toy_run("cut")["finished"] and (cut/"checkpoints").exists()
+    assert toy_run("plain")["evaluations"] == ref["evaluations"] and not (tmp_path/"plain"/"checkpoints").exists()
+
+def test_nonfinite_policy_applies_to_fine_tuning(toy_run, tmp_path):
+    from neobert.train import TrainHooks, NonFiniteError
+    nan_at_3 = TrainHooks(loss_scale=lambda s: float("nan") if s == 3 else 1.0)
+    with pytest.raises(NonFiniteError) as e: toy_run("halt", nan_at_3)
+    msg = str(e.value)
+    assert "non-finite loss (nan)" in msg and "at step 3; stopped (no checkpoint was written yet)" in msg and "\n" not in msg
+    assert not (tmp_path/"halt"/"results.json").exists()
+    # skip: step 3 is not applied, the run goes on
+    res = toy_run("skip", nan_at_3, glue={"keep_checkpoints": True}, trainer={"nonfinite_policy": "skip"})
+    assert res["finished"] and res["steps"] == 26 and len(res["evaluations"]) == 5
+    state = json.loads((tmp_path/"skip"/"checkpoints"/"step-26"/"trainer_state.json").read_text())
+    assert state["skipped_steps"] == 1 and len(state["glue"]["evaluations"]) == 4      # the last one follows the save
+
+def test_early_stopping_ends_the_run(toy_run, tmp_path):
+    "A learning rate too small to change a prediction: the score never improves, patience 2 stops at the third evaluation."
+    res = toy_run("early", glue={"early_stopping_patience": 2}, lr=1e-12)
+    assert res["stopped_early"] and res["finished"] and res["steps"] == 18 < res["hyperparameters"]["total_steps"]
+    assert [e["step"] for e in res["evaluations"]] == [6, 12, 18] and res["best_step"] == 6
+    assert len({e["score"] for e in res["evaluations"]}) == 1
+    assert (tmp_path/"early"/"best"/"model.safetensors").exists() and not (tmp_path/"early"/"checkpoints").exists()
