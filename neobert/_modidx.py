@@ -835,4 +835,5 @@ d = { 'settings': { 'branch': 'main',
                                   'neobert.validate.format_report': ('validate.html#format_report', 'neobert/validate.py'),
                                   'neobert.validate.run_remote_worker': ('validate.html#run_remote_worker', 'neobert/validate.py'),
                                   'neobert.validate.validate_cli': ('validate.html#validate_cli', 'neobert/validate.py'),
-                                  'neobert.validate.validate_export': ('validate.html#validate_export', 'neobert/validate.py')}}}
+                                  'neobert.validate.validate_export': ('validate.html#validate_export', 'neobert/validate.py')},
+            'neobert.variants': {'neobert.variants.describe_arch': ('variants.html#describe_arch', 'neobert/variants.py')}}}

@@ -215,12 +215,9 @@ def _card_usage(st_pooling=None) -> list[str]:
 def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None, notes=(), st_pooling=None,
                source:str="") -> str:
     "README.md for an exported folder: architecture, training, how to load."
-    from neobert.layers import swiglu_width, gelu_width
-    info = info or {}
-    i, variant = config.intermediate_size, (config.ffn, config.norm, config.position) != ("swiglu", "rmsnorm", "rope")
-    ffn = {"swiglu": f"SwiGLU, width {swiglu_width(i)}", "geglu": f"GEGLU (SwiGLU's shape, GELU gate), width "
-           f"{swiglu_width(i)}", "gelu": f"2-layer GELU MLP, width {gelu_width(i)}"}[config.ffn]
-    pos = f"RoPE, theta {config.rope_theta:g}" if config.position == "rope" else "learned absolute positions"
+    from neobert.variants import describe_arch, HUB_ARCH
+    info, a = info or {}, describe_arch(config)
+    variant = {k: getattr(config, k) for k in HUB_ARCH} != HUB_ARCH
     tag = {"NeoBERTLMHead": "fill-mask",
            "NeoBERTForSequenceClassification": "text-classification"}.get(arch, "feature-extraction")
     L = ["---", "library_name: transformers", f"pipeline_tag: {tag}", "tags:", "- neobert", "- encoder",
@@ -239,10 +236,10 @@ def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None
           f"| parameters | {_fmt_num(n_params)} |", f"| layers | {config.num_hidden_layers} |",
           f"| hidden size | {config.hidden_size} |",
           f"| attention heads | {config.num_attention_heads} (head dim {config.dim_head}) |",
-          f"| feed-forward | {ffn} (intermediate_size {i}) |",
+          f"| feed-forward | {a['feed-forward']} |",
           f"| vocabulary | {config.vocab_size} |",
-          f"| context | {config.max_length} tokens ({pos}) |",
-          f"| normalisation | pre-{'RMSNorm' if config.norm == 'rmsnorm' else 'LayerNorm'}, eps {config.norm_eps:g} |", ""]
+          f"| context | {config.max_length} tokens ({a['positions']}) |",
+          f"| normalisation | {a['normalisation']} |", ""]
     L += _card_training(info, notes) + _card_usage(st_pooling)
     return "\n".join(L)
 
