@@ -230,8 +230,9 @@ def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None
           "position embeddings, SwiGLU feed-forwards, pre-RMSNorm and a long context; this folder has the layout of "
           "the hub checkpoint "
           "`chandar-lab/NeoBERT` (same config fields, same state-dict keys) and ships its modeling code."
-          + (f" Architecture variant: ffn {config.ffn}, norm {config.norm}, position {config.position} (config.json "
-             f"says so; the layers that differ have keys of their own)." if variant else ""), "",
+          + (f" This one is an architecture variant, though (ffn {config.ffn}, norm {config.norm}, position "
+             f"{config.position}, as config.json says): the layers that differ have keys of their own." if variant
+             else ""), "",
           "## Architecture", "", "| | |", "|---|---|",
           f"| parameters | {_fmt_num(n_params)} |", f"| layers | {config.num_hidden_layers} |",
           f"| hidden size | {config.hidden_size} |",
