@@ -71,11 +71,15 @@ class ModelConfig:
     hidden_size: int = cfg_field(768, "Width of the residual stream.", ge=8)
     num_hidden_layers: int = cfg_field(28, "Number of transformer blocks.", ge=1)
     num_attention_heads: int = cfg_field(12, "Attention heads; hidden_size must divide evenly.", ge=1)
-    intermediate_size: int = cfg_field(3072, "Nominal FFN width; SwiGLU uses 8*ceil(int(2/3*this)/8).", ge=8)
+    intermediate_size: int = cfg_field(3072,
+                                       "Nominal FFN width; SwiGLU and GEGLU use f = 8*ceil(int(2/3*this)/8), the "
+                                       "GELU MLP 1.5 f (see model.ffn).", ge=8)
     vocab_size: int = cfg_field(30522, "Vocabulary size (bert-base-uncased WordPiece).", ge=2)
     pad_token_id: int = cfg_field(0, "Id of [PAD].", ge=0)
-    max_length: int = cfg_field(4096, "Longest sequence the model is meant for (RoPE has no hard limit).", ge=8)
-    norm_eps: float = cfg_field(1e-5, "RMSNorm epsilon.", gt=0)
+    max_length: int = cfg_field(4096,
+                                "Longest sequence the model is meant for (RoPE has no hard limit; learned positions "
+                                "have this many rows and refuse longer sequences).", ge=8)
+    norm_eps: float = cfg_field(1e-5, "Epsilon of the norms (RMSNorm or LayerNorm).", gt=0)
     embedding_init_range: float = cfg_field(0.02, "Uniform init range of embeddings and encoder linears.", gt=0)
     decoder_init_range: float = cfg_field(0.02, "Uniform init range of the MLM decoder.", gt=0)
     rope_theta: float = cfg_field(10000.0, "RoPE base.", gt=0)
@@ -87,12 +91,21 @@ class ModelConfig:
                                        "Keep the residual stream in float32 under bf16 autocast (as the hub model); "
                                        "false: in bf16, half its memory traffic (a training option; export resets it).")
     classifier_dropout: float = cfg_field(0.1, "Dropout in the sequence-classification head.", ge=0, lt=1)
+    ffn: str = cfg_field("swiglu",
+                         "Feed-forward (all three hold the same parameters): swiglu (the paper's, width f = "
+                         "swiglu_width(intermediate_size)), geglu (the same shape, GELU gate) or gelu (a plain "
+                         "bias-free 2-matrix GELU MLP of width 1.5 f).", choices=["swiglu", "geglu", "gelu"])
+    norm: str = cfg_field("rmsnorm", "Normalisation: rmsnorm (the paper's) or layernorm (with bias), eps norm_eps.",
+                          choices=["rmsnorm", "layernorm"])
+    position: str = cfg_field("rope",
+                              "Positions: rope (the paper's rotary embeddings) or learned (absolute embeddings for "
+                              "max_length positions, added to the token embeddings).", choices=["rope", "learned"])
 
     def __post_init__(self):
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(f"model.hidden_size ({self.hidden_size}) must be divisible by model.num_attention_heads "
                               f"({self.num_attention_heads})")
-        if (self.hidden_size // self.num_attention_heads) % 2:
+        if self.position == "rope" and (self.hidden_size // self.num_attention_heads) % 2:
             raise ConfigError(f"model.hidden_size / model.num_attention_heads must be even for RoPE, got "
                               f"{self.hidden_size // self.num_attention_heads}")
         if self.pad_token_id >= self.vocab_size:

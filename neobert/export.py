@@ -215,8 +215,9 @@ def _card_usage(st_pooling=None) -> list[str]:
 def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None, notes=(), st_pooling=None,
                source:str="") -> str:
     "README.md for an exported folder: architecture, training, how to load."
-    from neobert.layers import swiglu_width
-    info = info or {}
+    from neobert.variants import describe_arch, HUB_ARCH
+    info, a = info or {}, describe_arch(config)
+    variant = {k: getattr(config, k) for k in HUB_ARCH} != HUB_ARCH
     tag = {"NeoBERTLMHead": "fill-mask",
            "NeoBERTForSequenceClassification": "text-classification"}.get(arch, "feature-extraction")
     L = ["---", "library_name: transformers", f"pipeline_tag: {tag}", "tags:", "- neobert", "- encoder",
@@ -228,16 +229,18 @@ def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None
           + ". NeoBERT (arXiv 2502.19587) is a BERT-style encoder with rotary "
           "position embeddings, SwiGLU feed-forwards, pre-RMSNorm and a long context; this folder has the layout of "
           "the hub checkpoint "
-          "`chandar-lab/NeoBERT` (same config fields, same state-dict keys) and ships its modeling code.", "",
+          "`chandar-lab/NeoBERT` (same config fields, same state-dict keys) and ships its modeling code."
+          + (f" This one is an architecture variant, though (ffn {config.ffn}, norm {config.norm}, position "
+             f"{config.position}, as config.json says): the layers that differ have keys of their own." if variant
+             else ""), "",
           "## Architecture", "", "| | |", "|---|---|",
           f"| parameters | {_fmt_num(n_params)} |", f"| layers | {config.num_hidden_layers} |",
           f"| hidden size | {config.hidden_size} |",
           f"| attention heads | {config.num_attention_heads} (head dim {config.dim_head}) |",
-          f"| feed-forward | SwiGLU, width {swiglu_width(config.intermediate_size)} (intermediate_size "
-          f"{config.intermediate_size}) |",
+          f"| feed-forward | {a['feed-forward']} |",
           f"| vocabulary | {config.vocab_size} |",
-          f"| context | {config.max_length} tokens (RoPE, theta {config.rope_theta:g}) |",
-          "| normalisation | pre-RMSNorm, eps %g |" % config.norm_eps, ""]
+          f"| context | {config.max_length} tokens ({a['positions']}) |",
+          f"| normalisation | {a['normalisation']} |", ""]
     L += _card_training(info, notes) + _card_usage(st_pooling)
     return "\n".join(L)
 

@@ -18,15 +18,17 @@ try: from transformers import initialization as init
 except ImportError: from torch.nn import init                   # transformers 4 (remote code in an exported folder)
 try: from transformers import PreTrainedConfig
 except ImportError: from transformers import PretrainedConfig as PreTrainedConfig
-from .layers import RMSNorm, SwiGLU, rope_angles, apply_rope
+from .layers import RMSNorm, LayerNorm, FFNS, NORMS, rope_angles, apply_rope
 from .attention import ATTN_BACKENDS, BackendUnavailable, get_attention, key_mask, doc_index
 
 # %% auto #0
-__all__ = ['HF_ATTN', 'logger', 'AUTO_MAP', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files', 'usual_modes',
-           'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss', 'NeoBERTLMHead',
+__all__ = ['POSITIONS', 'HF_ATTN', 'logger', 'AUTO_MAP', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files',
+           'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss', 'NeoBERTLMHead',
            'NeoBERTForSequenceClassification', 'register_auto_classes']
 
 # %% ../nbs/03_model.ipynb #2c9f19cc
+POSITIONS = ("rope", "learned")    # rotary (the paper's) or learned absolute position embeddings
+
 class NeoBERTConfig(PreTrainedConfig):
     "Configuration of a NeoBERT encoder; field names follow `chandar-lab/NeoBERT`."
     model_type = "neobert"
@@ -48,14 +50,21 @@ class NeoBERTConfig(PreTrainedConfig):
     residual_in_fp32: bool = True
     classifier_dropout: float = 0.1
     dim_head: int = 64
+    ffn: str = "swiglu"
+    norm: str = "rmsnorm"
+    position: str = "rope"
 
     def __init__(self, hidden_size=768, num_hidden_layers=28, num_attention_heads=12, intermediate_size=3072,
                  embedding_init_range=0.02, decoder_init_range=0.02, classifier_init_range=0.02, norm_eps=1e-5,
                  vocab_size=30522, pad_token_id=0, max_length=4096, rope_theta=10000.0, attn_backend="sdpa",
-                 decoder_on_masked_only=False, classifier_dropout=0.1, residual_in_fp32=True, **kwargs):
+                 decoder_on_masked_only=False, classifier_dropout=0.1, residual_in_fp32=True, ffn="swiglu",
+                 norm="rmsnorm", position="rope", **kwargs):
         if hidden_size % num_attention_heads:
             raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_attention_heads "
                              f"({num_attention_heads})")
+        for k, v, ok in (("ffn", ffn, FFNS), ("norm", norm, NORMS), ("position", position, POSITIONS)):
+            if v not in ok: raise ValueError(f"{k} must be one of {sorted(ok)}, got {v!r}")
+        self.ffn, self.norm, self.position = ffn, norm, position
         kwargs.pop("dim_head", None)
         kwargs.setdefault("tie_word_embeddings", False)
         self.hidden_size, self.num_hidden_layers = hidden_size, num_hidden_layers
@@ -71,22 +80,22 @@ class NeoBERTConfig(PreTrainedConfig):
 
 # %% ../nbs/03_model.ipynb #6f587d02
 class NeoBERTBlock(GradientCheckpointingLayer):
-    "Pre-RMSNorm transformer block: fused per-head qkv, RoPE, attention, wo; then SwiGLU."
+    "Pre-norm block: fused per-head qkv, RoPE, attention, wo; then the FFN (RMSNorm and SwiGLU by default)."
     def __init__(self, config:NeoBERTConfig):
         super().__init__()
         self.config = config
         h = config.hidden_size
-        self.attention_norm = RMSNorm(h, config.norm_eps)
+        self.attention_norm = NORMS[config.norm](h, config.norm_eps)
         self.qkv = nn.Linear(h, 3 * h, bias=False)
         self.wo = nn.Linear(h, h, bias=False)
-        self.ffn_norm = RMSNorm(h, config.norm_eps)
-        self.ffn = SwiGLU(h, config.intermediate_size)
+        self.ffn_norm = NORMS[config.norm](h, config.norm_eps)
+        self.ffn = FFNS[config.ffn](h, config.intermediate_size)
 
     def forward(self, x, cos, sin, mask=None, cu_seqlens=None, max_seqlen=None, output_attentions=False):
         B, S, _ = x.shape
         H, D = self.config.num_attention_heads, self.config.dim_head
         q, k, v = self.qkv(self.attention_norm(x)).view(B, S, H, 3 * D).chunk(3, dim=-1)   # each (B, S, H, D)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cos is not None: q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)    # None: learned positions
         a, w = ATTN_BACKENDS[self.config.attn_backend](q, k, v, mask, cu_seqlens, max_seqlen, output_attentions)
         x = x + self.wo(a.reshape(B, S, H * D))
         x = x + self.ffn(self.ffn_norm(x))
@@ -179,6 +188,7 @@ class NeoBERTPreTrainedModel(PreTrainedModel):
             init.uniform_(module.weight, -c.embedding_init_range, c.embedding_init_range)
             if getattr(module, "bias", None) is not None: init.zeros_(module.bias)
         elif isinstance(module, RMSNorm): init.ones_(module.weight)
+        elif isinstance(module, LayerNorm): init.ones_(module.weight); init.zeros_(module.bias)
 
     def set_attn_backend(self, name:str):
         "Switch the attention kernel of an existing model (checked)."
@@ -213,13 +223,14 @@ def _flag(value, config, name, default=False):
     return value if value is not None else getattr(config, name, default)
 
 class NeoBERT(NeoBERTPreTrainedModel):
-    "The NeoBERT encoder: token embedding, N pre-norm blocks, final RMSNorm."
+    "The NeoBERT encoder: token embedding (plus learned positions if so configured), N pre-norm blocks, final norm."
     def __init__(self, config:NeoBERTConfig):
         super().__init__(config)
         get_attention(config.attn_backend)
         self.encoder = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        if config.position == "learned": self.position_embeddings = nn.Embedding(config.max_length, config.hidden_size)
         self.transformer_encoder = nn.ModuleList([NeoBERTBlock(config) for _ in range(config.num_hidden_layers)])
-        self.layer_norm = RMSNorm(config.hidden_size, config.norm_eps)
+        self.layer_norm = NORMS[config.norm](config.hidden_size, config.norm_eps)
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -237,8 +248,6 @@ class NeoBERT(NeoBERTPreTrainedModel):
                                 "load with attn_implementation='eager' to get them")
         need_w = output_attentions and self.config.attn_backend == "eager"
         x = self.encoder(input_ids) if inputs_embeds is None else inputs_embeds      # (B, S, hidden)
-        if not self.config.residual_in_fp32 and torch.is_autocast_enabled(x.device.type):
-            x = x.to(torch.get_autocast_dtype(x.device.type))     # the residual stream in bf16: half its memory traffic
         B, S = x.shape[:2]
         if cu_seqlens is not None:
             if max_seqlen is None: max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
@@ -250,7 +259,14 @@ class NeoBERT(NeoBERTPreTrainedModel):
             # drop the mask so that SDPA can pick its fastest (flash) kernel.
             if mask is not None and not torch.compiler.is_compiling() and bool(mask.all()): mask = None
             if position_ids is None: position_ids = torch.arange(S, device=x.device)[None].expand(B, S)
-        cos, sin = rope_angles(position_ids, self.config.dim_head, self.config.rope_theta)   # (B, S, D) each
+        if self.config.position == "learned":
+            if S > self.config.max_length:
+                raise ValueError(f"a sequence of {S} tokens is longer than max_length {self.config.max_length}, the "
+                                 f"number of learned positions (position='learned')")
+            x, cos, sin = x + self.position_embeddings(position_ids), None, None
+        else: cos, sin = rope_angles(position_ids, self.config.dim_head, self.config.rope_theta)   # (B, S, D) each
+        if not self.config.residual_in_fp32 and torch.is_autocast_enabled(x.device.type):
+            x = x.to(torch.get_autocast_dtype(x.device.type))     # the residual stream in bf16: half its memory traffic
         hidden, attns = (x,) if output_hidden_states else None, () if output_attentions else None
         for block in self.transformer_encoder:
             x, w = block(x, cos, sin, mask, cu_seqlens, max_seqlen, need_w)

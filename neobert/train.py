@@ -326,7 +326,8 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(json.dumps([v, tokenizer.all_special_tokens,
                                       type(tokenizer).__name__.replace("Fast", "")]).encode()).hexdigest()[:16]
 
-SHAPE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
+SHAPE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "ffn",
+              "norm", "position")
 
 def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
     """The MLM model: from `model.name_or_path` when set (safetensors weights only), else a fresh init of `model.*`
@@ -344,6 +345,9 @@ def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
     else: model = NeoBERTLMHead(NeoBERTConfig(**mc.arch()))
     if tokenizer is not None and len(tokenizer) > model.config.vocab_size:
         raise UserError(f"the tokenizer has {len(tokenizer)} tokens but model.vocab_size is {model.config.vocab_size}")
+    if model.config.position == "learned" and cfg.data.max_length > model.config.max_length:
+        raise UserError(f"data.max_length ({cfg.data.max_length}) is longer than model.max_length "
+                        f"({model.config.max_length}), the number of learned positions (model.position: learned)")
     return model
 
 # %% ../nbs/06_train.ipynb #c5530c3f
@@ -358,8 +362,9 @@ def check_resume(ckpt:Path, model, tokenizer, cfg:Config, world_size:int, warn:C
     applied anew. Returns its trainer state, with `changed` (the applied settings that differ)."""
     ts = json.loads((ckpt / "trainer_state.json").read_text())
     saved = json.loads((ckpt / "config.json").read_text())
-    diff = [f"model.{k}: checkpoint {saved.get(k)} vs now {getattr(model.config, k)}" for k in SHAPE_KEYS
-            if saved.get(k) != getattr(model.config, k)]
+    was = {k: saved.get(k, getattr(NeoBERTConfig, k)) for k in SHAPE_KEYS}     # absent: the default (older folders)
+    diff = [f"model.{k}: checkpoint {was[k]} vs now {getattr(model.config, k)}" for k in SHAPE_KEYS
+            if was[k] != getattr(model.config, k)]
     if diff: raise UserError(f"cannot resume from {ckpt}: the model shape changed ({'; '.join(diff)}). Use the "
                              f"original settings or a new trainer.output_dir")
     if ts.get("tokenizer") != tokenizer_fingerprint(tokenizer):
