@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import (BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput,
+                                           TokenClassifierOutput)
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import logging
 # transformers 5: init functions that respect loaded weights
@@ -24,7 +25,7 @@ from .attention import ATTN_BACKENDS, BackendUnavailable, get_attention, key_mas
 # %% auto #0
 __all__ = ['POSITIONS', 'HF_ATTN', 'logger', 'AUTO_MAP', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files',
            'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss', 'NeoBERTLMHead',
-           'NeoBERTForSequenceClassification', 'register_auto_classes']
+           'NeoBERTForSequenceClassification', 'NeoBERTForTokenClassification', 'register_auto_classes']
 
 # %% ../nbs/03_model.ipynb #2c9f19cc
 POSITIONS = ("rope", "learned")    # rotary (the paper's) or learned absolute position embeddings
@@ -119,7 +120,8 @@ def attn_backend_for(name:str|None, current:str="sdpa") -> str:
 logger = logging.get_logger(__name__)
 AUTO_MAP = {"AutoConfig": "model.NeoBERTConfig", "AutoModel": "model.NeoBERT",
             "AutoModelForMaskedLM": "model.NeoBERTLMHead",
-            "AutoModelForSequenceClassification": "model.NeoBERTForSequenceClassification"}
+            "AutoModelForSequenceClassification": "model.NeoBERTForSequenceClassification",
+            "AutoModelForTokenClassification": "model.NeoBERTForTokenClassification"}
 
 # %% ../nbs/03_model.ipynb #44eb2637
 def modeling_files() -> list[Path]:
@@ -352,14 +354,41 @@ class NeoBERTForSequenceClassification(NeoBERTPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                         attentions=out.attentions)
 
+# %% ../nbs/03_model.ipynb #8f69b6b8
+class NeoBERTForTokenClassification(NeoBERTPreTrainedModel):
+    "NeoBERT with a per-token classification head: dropout, then a linear layer over each token's hidden state."
+    def __init__(self, config:NeoBERTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = NeoBERT(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, inputs_embeds=None,
+                output_hidden_states=None, output_attentions=None, return_dict=None, **kwargs):
+        return_dict = _flag(return_dict, self.config, "return_dict", True)
+        out = self.model(input_ids, attention_mask, position_ids, None, None, inputs_embeds, output_hidden_states,
+                         output_attentions, return_dict=True)
+        logits = self.classifier(self.dropout(out.last_hidden_state))                      # (B, S, num_labels)
+        loss = None
+        if labels is not None:                                  # mean over labelled tokens (0 when there is none)
+            loss = F.cross_entropy(logits.float().reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=-100,
+                                   reduction="sum") / (labels != -100).sum().clamp(min=1)
+        if not return_dict: return tuple(o for o in (loss, logits, out.hidden_states, out.attentions) if o is not None)
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                     attentions=out.attentions)
+
 # %% ../nbs/03_model.ipynb #3264a0d3
 def register_auto_classes():
-    """Register the NeoBERT classes with AutoConfig, AutoModel, AutoModelForMaskedLM and
-    AutoModelForSequenceClassification."""
-    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+    """Register the NeoBERT classes with AutoConfig, AutoModel, AutoModelForMaskedLM,
+    AutoModelForSequenceClassification and AutoModelForTokenClassification."""
+    from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
+                              AutoModelForTokenClassification)
     AutoConfig.register("neobert", NeoBERTConfig, exist_ok=True)
     for auto, cls in ((AutoModel, NeoBERT), (AutoModelForMaskedLM, NeoBERTLMHead),
-                      (AutoModelForSequenceClassification, NeoBERTForSequenceClassification)):
+                      (AutoModelForSequenceClassification, NeoBERTForSequenceClassification),
+                      (AutoModelForTokenClassification, NeoBERTForTokenClassification)):
         auto.register(NeoBERTConfig, cls, exist_ok=True)
 
 if __name__ == "neobert.model": register_auto_classes()
