@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from .config import UserError
-from .model import NeoBERTConfig, NeoBERT, NeoBERTLMHead, NeoBERTForSequenceClassification
+from .model import (NeoBERTConfig, NeoBERT, NeoBERTLMHead, NeoBERTForSequenceClassification,
+                           NeoBERTForTokenClassification)
 
 # %% auto #0
 __all__ = ['ARCHS', 'HUB_FIELDS', 'HUB_EXTRAS', 'PICKLE_SUFFIXES', 'TOKENIZER_FILES', 'CheckpointError', 'weight_files',
@@ -19,7 +20,8 @@ __all__ = ['ARCHS', 'HUB_FIELDS', 'HUB_EXTRAS', 'PICKLE_SUFFIXES', 'TOKENIZER_FI
 
 # %% ../nbs/10_convert.ipynb #f0dc3ffc
 ARCHS = {"NeoBERT": NeoBERT, "NeoBERTLMHead": NeoBERTLMHead,
-         "NeoBERTForSequenceClassification": NeoBERTForSequenceClassification}
+         "NeoBERTForSequenceClassification": NeoBERTForSequenceClassification,
+         "NeoBERTForTokenClassification": NeoBERTForTokenClassification}
 HUB_FIELDS = {"hidden_size": int, "num_hidden_layers": int, "num_attention_heads": int, "intermediate_size": int,
               "vocab_size": int, "pad_token_id": int, "max_length": int, "norm_eps": float,
               "embedding_init_range": float, "decoder_init_range": float, "dim_head": int}
@@ -126,7 +128,9 @@ def _unwrap(k:str) -> str:
 
 def detect_arch(keys, tied:bool=False) -> str:
     "Which of our classes a set of hub-layout keys belongs to."
-    if any(k.startswith("classifier.") for k in keys): return "NeoBERTForSequenceClassification"
+    if any(k.startswith("classifier.") for k in keys):         # a sequence head has `dense` before `classifier`
+        seq = any(k.startswith("dense.") for k in keys)
+        return "NeoBERTForSequenceClassification" if seq else "NeoBERTForTokenClassification"
     if any(k.startswith("decoder.") for k in keys) or tied: return "NeoBERTLMHead"
     return "NeoBERT"
 

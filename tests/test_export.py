@@ -41,6 +41,7 @@ def test_export_layout(work):
     cj = json.loads((out / "config.json").read_text())
     assert cj["model_type"] == "neobert" and cj["architectures"] == ["NeoBERTLMHead"] and cj["decoder_on_masked_only"] is False
     assert cj["auto_map"] == {"AutoConfig": "model.NeoBERTConfig", "AutoModel": "model.NeoBERT", "AutoModelForMaskedLM": "model.NeoBERTLMHead",
+                              "AutoModelForTokenClassification": "model.NeoBERTForTokenClassification",
                               "AutoModelForSequenceClassification": "model.NeoBERTForSequenceClassification"}
     for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "pad_token_id",
               "max_length", "norm_eps", "embedding_init_range", "decoder_init_range", "dim_head"):
