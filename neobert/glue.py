@@ -17,11 +17,12 @@ from .config import (section, cfg_field, UserError, ConfigError, user_errors, cl
 from .train import build_optimizer
 
 # %% auto #0
-__all__ = ['GLUE_TASKS', 'METRIC_KINDS', 'METRICS', 'GLUE_AVERAGE_TASKS', 'GlueConfig', 'TaskSpec', 'norm_task', 'resolve_task',
-           'accuracy', 'f1', 'matthews_correlation', 'pearson', 'rankdata', 'spearmanr', 'predictions',
+__all__ = ['GLUE_TASKS', 'METRIC_KINDS', 'METRICS', 'GLUE_AVERAGE_TASKS', 'HEADS', 'GlueConfig', 'TaskSpec', 'norm_task',
+           'resolve_task', 'accuracy', 'f1', 'matthews_correlation', 'pearson', 'rankdata', 'spearmanr', 'predictions',
            'compute_metrics', 'task_metric_names', 'task_score', 'glue_score', 'read_table', 'encode_label',
            'examples_from_rows', 'split_suffix', 'load_task_data', 'write_hub_layout', 'EncodedSplit', 'encode_split',
-           'pad_collate', 'tokenizer_from_section', 'load_tokenizer_for', 'resolve_checkpoint', 'load_glue_model']
+           'pad_collate', 'tokenizer_from_section', 'load_tokenizer_for', 'load_classifier', 'resolve_checkpoint',
+           'load_glue_model']
 
 # %% ../nbs/07_glue.ipynb #27688172
 @section("glue")
@@ -375,7 +376,8 @@ def encode_split(tokenizer, texts:list, labels, max_length:int, chunk:int=20000)
     return EncodedSplit(enc, labels)
 
 def pad_collate(batch:list, pad_id:int=0, regression:bool=False, multiple:int=8) -> dict:
-    "Pad a list of examples to the longest one (rounded up to `multiple`): tensors for the model, labels included."
+    """Pad a list of examples to the longest one (rounded up to `multiple`): tensors for the model, labels included
+    (a list of labels per token is padded with -100)."""
     n = max(len(b["input_ids"]) for b in batch)
     n = -(-n // multiple) * multiple
     out = {}
@@ -383,8 +385,10 @@ def pad_collate(batch:list, pad_id:int=0, regression:bool=False, multiple:int=8)
         if k in batch[0]:
             fill = pad_id if k == "input_ids" else 0
             out[k] = torch.tensor([b[k] + [fill] * (n - len(b[k])) for b in batch], dtype=torch.long)
-    out["labels"] = torch.tensor(np.array([b["labels"] for b in batch]), dtype=torch.float32 if regression
-                                 else torch.long)
+    if isinstance(batch[0]["labels"], list):          # one label per token (token classification): -100 pads
+        out["labels"] = torch.tensor([b["labels"] + [-100] * (n - len(b["labels"])) for b in batch], dtype=torch.long)
+    else: out["labels"] = torch.tensor(np.array([b["labels"] for b in batch]), dtype=torch.float32 if regression
+                                       else torch.long)
     return out
 
 # %% ../nbs/07_glue.ipynb #5e458283
@@ -408,6 +412,45 @@ def load_tokenizer_for(src, cfg:Config):
                 if p.is_dir(): raise UserError(f"could not load the tokenizer saved in {p}: {type(e).__name__}: {e}") from None
     return tokenizer_from_section(cfg.tokenizer)
 
+# %% ../nbs/07_glue.ipynb #8296622c
+HEADS = {"sequence": ("AutoModelForSequenceClassification", "NeoBERTForSequenceClassification"),
+         "token": ("AutoModelForTokenClassification", "NeoBERTForTokenClassification")}
+
+def load_classifier(cfg:Config, src:Optional[str], labels:dict, head:str="sequence") -> tuple:
+    """(model, tokenizer, info): a classifier with a new `head` ('sequence' or 'token', config fields `labels`) on
+    the encoder of `src` (a folder or hub id; None: the model section, randomly initialised)."""
+    import transformers
+    from neobert import model as nm
+    nm.register_auto_classes()
+    auto, ours = (getattr(transformers, HEADS[head][0]), getattr(nm, HEADS[head][1]))
+    info = {"source": src, "missing_keys": [], "unexpected_keys": [], "mismatched_keys": []}
+    torch.manual_seed(cfg.trainer.seed)         # the new head's initial weights depend on trainer.seed only
+    if src is None:
+        model = ours(nm.NeoBERTConfig(**cfg.model.arch(), **labels))
+        info["source"] = "random init (model section)"
+    else:
+        try: mcfg = transformers.AutoConfig.from_pretrained(src)
+        except Exception as e:
+            raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or "
+                            f"a hub id): {type(e).__name__}: {e}") from None
+        kw = dict(classifier_dropout=cfg.model.classifier_dropout, attn_backend=cfg.model.attn_backend,
+                  residual_in_fp32=cfg.model.residual_in_fp32) if mcfg.model_type == "neobert" else {}
+        try:
+            # fp32 master weights
+            model, li = auto.from_pretrained(src, **labels, **kw, dtype=torch.float32, ignore_mismatched_sizes=True,
+                                             output_loading_info=True)
+        except Exception as e:
+            raise UserError(f"could not load the model weights from '{src}': {type(e).__name__}: {e}") from None
+        info.update({k: sorted(map(str, li.get(k, []))) for k in ("missing_keys", "unexpected_keys")})
+        info["mismatched_keys"] = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m)
+                                         for m in li.get("mismatched_keys", []))
+    tokenizer = load_tokenizer_for(src, cfg)
+    n_emb = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > n_emb:
+        raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding has {n_emb} rows: they "
+                        f"don't belong together")
+    return model, tokenizer, info
+
 # %% ../nbs/07_glue.ipynb #77642dad
 def resolve_checkpoint(path:str) -> str:
     """A model to start from: a model folder or hub id as is; a GLUE run folder -> its best checkpoint; a grid folder
@@ -429,43 +472,12 @@ def resolve_checkpoint(path:str) -> str:
 def load_glue_model(cfg:Config, task:TaskSpec) -> tuple:
     """(model, tokenizer, info): a sequence classifier for `task` from glue.transfer_from, model.name_or_path, or the
     model section."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-    from neobert.model import NeoBERTConfig, NeoBERTForSequenceClassification, register_auto_classes
-    register_auto_classes()
-    labels = dict(num_labels=1) if task.is_regression else dict(
-        id2label={i: (task.label_names[i] if task.label_names else f"LABEL_{i}") for i in range(task.num_labels)},
-        label2id={(task.label_names[i] if task.label_names else f"LABEL_{i}"): i for i in range(task.num_labels)})
+    names = list(task.label_names) or [f"LABEL_{i}" for i in range(task.num_labels)]
+    labels = dict(num_labels=1) if task.is_regression else dict(id2label=dict(enumerate(names)),
+                                                                label2id={n: i for i, n in enumerate(names)})
     labels["problem_type"] = "regression" if task.is_regression else "single_label_classification"
     src = resolve_checkpoint(cfg.glue.transfer_from) if cfg.glue.transfer_from else check_model_path(cfg.model.name_or_path)
-    info = {"source": src, "missing_keys": [], "unexpected_keys": [], "mismatched_keys": []}
-    torch.manual_seed(cfg.trainer.seed)         # the new head's initial weights depend on trainer.seed only
-    if src is None:
-        model = NeoBERTForSequenceClassification(NeoBERTConfig(**cfg.model.arch(), **labels))
-        info["source"] = "random init (model section)"
-    else:
-        try: mcfg = AutoConfig.from_pretrained(src)
-        except Exception as e:
-            raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or "
-                            f"a hub id): {type(e).__name__}: {e}") from None
-        kw = dict(classifier_dropout=cfg.model.classifier_dropout, attn_backend=cfg.model.attn_backend,
-                  residual_in_fp32=cfg.model.residual_in_fp32) if mcfg.model_type == "neobert" else {}
-        try:
-            # fp32 master weights
-            model, li = AutoModelForSequenceClassification.from_pretrained(src, **labels, **kw, dtype=torch.float32,
-                                                                          ignore_mismatched_sizes=True,
-                                                                              output_loading_info=True)
-        except Exception as e:
-            raise UserError(f"could not load the model weights from '{src}': {type(e).__name__}: {e}") from None
-        info.update({k: sorted(map(str, li.get(k, [])))
-                     for k in ("missing_keys", "unexpected_keys", "mismatched_keys")})
-        info["mismatched_keys"] = sorted(str(m[0]) if isinstance(m, (tuple, list)) else str(m)
-                                         for m in li.get("mismatched_keys", []))
-    tokenizer = load_tokenizer_for(src, cfg)
-    n_emb = model.get_input_embeddings().num_embeddings
-    if len(tokenizer) > n_emb:
-        raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding has {n_emb} rows: they "
-                        f"don't belong together")
-    return model, tokenizer, info
+    return load_classifier(cfg, src, labels, "sequence")
 
 # %% ../nbs/07_glue.ipynb #89955a54
 def __getattr__(name):
