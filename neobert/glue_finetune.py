@@ -22,9 +22,9 @@ from .glue import (TaskSpec, GLUE_TASKS, GLUE_AVERAGE_TASKS, resolve_task, compu
 
 # %% auto #0
 __all__ = ['PAPER_GLUE', 'TASK_TITLES', 'lr_factor', 'write_json', 'flat_metrics', 'majority_baseline', 'evaluate_split',
-           'model_max_length', 'EpochBatches', 'with_overrides', 'GlueTask', 'finetune', 'grid_points', 'point_name',
-           'run_one', 'run_glue', 'write_grid_record', 'collect_results', 'glue_summary', 'summary_markdown',
-           'write_summary', 'plot_summary', 'summarize_glue', 'glue_cli', 'summarize_cli']
+           'model_max_length', 'EpochBatches', 'fit_plan', 'with_overrides', 'GlueTask', 'finetune', 'fit_protocol',
+           'grid_points', 'point_name', 'run_one', 'run_glue', 'write_grid_record', 'collect_results', 'glue_summary',
+           'summary_markdown', 'write_summary', 'plot_summary', 'summarize_glue', 'glue_cli', 'summarize_cli']
 
 # %% ../nbs/07a_glue_finetune.ipynb #6da93509
 def lr_factor(step:int, total:int, warmup:int, name:str="linear", final_ratio:float=0.0,
@@ -164,10 +164,10 @@ def _loaders(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, max_len:int
     return train, evals, batches, edls
 
 # %% ../nbs/07a_glue_finetune.ipynb #449927ea
-def _plan(cfg:Config, n_batches:int, max_len:int, mp:str, world:int, ga:int) -> dict:
+def fit_plan(cfg:Config, n_batches:int, max_len:int, mp:str, world:int, ga:int, proto=None) -> dict:
     """The hyperparameters: steps per epoch (`n_batches` per process, `ga` per step), total and warmup steps, the
-    evaluation interval."""
-    tc, oc, sc, gc = cfg.trainer, cfg.optimizer, cfg.scheduler, cfg.glue
+    evaluation interval, from the protocol section `proto` (`cfg.glue`, or a section with its field names)."""
+    tc, oc, sc, gc = cfg.trainer, cfg.optimizer, cfg.scheduler, proto or cfg.glue
     spe = max(1, math.ceil(n_batches / ga))               # optimizer steps per epoch (per process)
     total = min(tc.max_steps, tc.num_epochs * spe) if tc.num_epochs else tc.max_steps
     warmup = round(gc.warmup_ratio * total) if gc.warmup_ratio is not None else sc.warmup_steps
@@ -216,9 +216,12 @@ _RESULT_KEYS = ("evaluations", "best", "best_step", "best_score", "stopped_early
 
 class GlueTask(TrainTask):
     """GLUE fine-tuning for `Trainer.fit`: the trainer's prepared model on its `EpochBatches` (`trainer.data`); every
-    validation set evaluated at the engine's cadence, the best model kept, results.json rewritten, early stopping."""
+    validation set evaluated at the engine's cadence, the best model kept, results.json rewritten, early stopping.
+    Another fine-tuning task subclasses it: its config `section` and its `measure`/`score`."""
+    section = "glue"                 # the config section holding the protocol (save_best, early_stopping_patience...)
     def __init__(self, trainer:Trainer, task:TaskSpec, tokenizer, evals:dict, edls:list, res:dict):
         self.tr, self.task, self.tok, self.evals, self.edls, self.res = trainer, task, tokenizer, evals, edls, res
+        self.proto = getattr(trainer.cfg, self.section)
         self.name, self.t0 = task.name, time.time()
         fresh = dict(evaluations=[], best=None, best_step=None, best_score=None, stopped_early=False, since_best=0,
                      loss_sum=0.0, loss_n=0)
@@ -276,18 +279,28 @@ def _logged(rec:dict) -> dict:
     return {**rec["metrics"], "score": rec["score"], **{f"loss_{split_suffix(s)}": v for s, v in rec["eval_loss"].items()}}
 
 @patch
+def measure(self:GlueTask) -> tuple[dict, dict]:
+    "(metrics of every validation set in one dict, each set's mean loss)."
+    per, losses = {}, {}
+    for s, edl in zip(self.evals, self.edls):
+        per[s], losses[s], _ = evaluate_split(self.tr.model, edl, self.tr.accelerator, self.task)
+    return flat_metrics(self.task, per), losses
+
+@patch
+def score(self:GlueTask, metrics:dict) -> float:
+    "What the best evaluation maximises: the mean of the metrics (GLUE's task score)."
+    return _score(metrics)
+
+@patch
 def evaluate(self:GlueTask, step:int) -> dict:
     """Every validation set at `step`: the record appended to `evaluations`, a better score's model saved to best/,
     results.json rewritten; patience spent sets `done`."""
-    st, gc, tr = self.st, self.tr.cfg.glue, self.tr
+    st, gc, tr = self.st, self.proto, self.tr
     if st["evaluations"] and st["evaluations"][-1]["step"] == step: return _logged(st["evaluations"][-1])  # resumed
-    per, losses = {}, {}
-    for s, edl in zip(self.evals, self.edls): per[s], losses[s], _ = evaluate_split(tr.model, edl, tr.accelerator,
-                                                                                     self.task)
-    m = flat_metrics(self.task, per)
+    m, losses = self.measure()
     rec = dict(step=step, epoch=round(step / self.res["hyperparameters"]["steps_per_epoch"], 4),
                lr=tr.scheduler.get_last_lr()[0], train_loss=st["loss_sum"] / max(st["loss_n"], 1), eval_loss=losses,
-               metrics=m, score=_score(m))
+               metrics=m, score=self.score(m))
     st["evaluations"].append(rec); st["loss_sum"], st["loss_n"] = 0.0, 0
     if st["best_score"] is None or rec["score"] > st["best_score"]:
         st.update(best=m, best_step=step, best_score=rec["score"], since_best=0)
@@ -306,7 +319,7 @@ def finish(self:GlueTask, step:int) -> dict:
     res = self.results(finished=True, steps=step)
     if tr.main:
         write_json(res, tr.out/"results.json")
-        if not tr.cfg.glue.keep_checkpoints: shutil.rmtree(tr.out/"checkpoints", ignore_errors=True)
+        if not self.proto.keep_checkpoints: shutil.rmtree(tr.out/"checkpoints", ignore_errors=True)
     tr.accelerator.wait_for_everyone()
     return _clean(res)
 
@@ -319,14 +332,23 @@ def finetune(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, load_info:d
     with trainer.session(): return _finetune(trainer, task, model, tokenizer, data, load_info, progress)
 
 def _finetune(trainer:Trainer, task:TaskSpec, model, tokenizer, data:dict, load_info, progress) -> dict:
-    "The data and its plan, the engine's config; the checkpoint, optimizer and schedule; fit; the finished record."
-    cfg, acc = trainer.cfg, trainer.accelerator
+    "GLUE's data, loaders and results record, run through `fit_protocol`."
+    cfg = trainer.cfg
     set_seed(cfg.trainer.seed)
     max_len = min(cfg.glue.max_length, model_max_length(model, tokenizer))
     train, evals, batches, edls = _loaders(cfg, task, model, tokenizer, data, max_len, trainer.rank, trainer.world)
-    hp = _plan(cfg, batches.n_batches, max_len, resolve_mixed_precision(cfg.trainer), trainer.world,
-               acc.gradient_accumulation_steps)
-    res = _results(cfg, task, data, load_info, hp, train, evals)
+    make = lambda hp, edls: GlueTask(trainer, task, tokenizer, evals, edls,
+                                     _results(cfg, task, data, load_info, hp, train, evals))
+    return fit_protocol(trainer, model, tokenizer, cfg.glue, batches, edls, max_len, make, progress)
+
+def fit_protocol(trainer:Trainer, model, tokenizer, proto, batches:EpochBatches, edls:list, max_len:int, make_task,
+                 progress:Optional[bool]=None) -> dict:
+    """The fine-tuning protocol on the engine: the plan (from `proto`, the task's config section) as the engine's
+    config; checkpoint, optimizer, schedule; `make_task(plan, prepared validation loaders)` fitted; its finished
+    record."""
+    cfg, acc = trainer.cfg, trainer.accelerator
+    hp = fit_plan(cfg, batches.n_batches, max_len, resolve_mixed_precision(cfg.trainer), trainer.world,
+                  acc.gradient_accumulation_steps, proto)
     # the engine runs the plan: its steps, eval and save cadence (saved with each checkpoint, compared on resume)
     trainer.cfg = _engine_config(cfg, hp, cfg.trainer.progress if progress is None else progress)
     trainer.tc = trainer.cfg.trainer
@@ -338,9 +360,9 @@ def _finetune(trainer:Trainer, task:TaskSpec, model, tokenizer, data:dict, load_
     if trainer.changed: _retarget_lr(trainer.scheduler)
     if trainer.resume is not None: trainer.say(f"resumed from {trainer.resume} (step {trainer.ts['step']})")
     trainer.open_logger().stdout = trainer.tc.progress          # no log lines without the bar (metrics.jsonl has them)
-    gt = GlueTask(trainer, task, tokenizer, evals, edls, res)
-    step, _ = trainer.fit(gt)
-    return gt.finish(step)
+    task = make_task(hp, edls)
+    step, _ = trainer.fit(task)
+    return task.finish(step)
 
 def _restart_finished(trainer:Trainer):
     "A finished run's folder (kept checkpoints, `glue.overwrite`) is run again from the start."
