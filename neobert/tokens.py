@@ -177,12 +177,12 @@ def word_predictions(token_preds, word_ids, n_words:int, id2label:dict) -> list:
 
 # %% ../nbs/07b_tokens.ipynb #7f419c22
 def coverage_note(split:str, st:dict, max_length:int) -> Optional[str]:
-    "One line naming the words of `split` the model cannot see or label (None when there are none)."
+    "One line naming the words of `split` the model cannot see or label (None: there are none); `st`: encode's counts."
     parts = []
     if st["cut"]: parts.append(f"{st['cut']} word(s) cut at max_length {max_length}")
     if st["no_subtoken"]: parts.append(f"{st['no_subtoken']} word(s) with no sub-token")
     if st["unknown_tags"]:
-        tags = ", ".join(f"{t} ({n})" for t, n in st["unknown_tags"].most_common())
+        tags = ", ".join(f"{t} ({n})" for t, n in sorted(st["unknown_tags"].items(), key=lambda x: -x[1]))
         parts.append(f"tag(s) not in the training labels: {tags}")
     if not parts: return None
     return f"{split}: " + "; ".join(parts) + f" (of {st['words']} words): counted as errors" + (
