@@ -130,12 +130,14 @@ def validation_cases(tok, sentences, config) -> dict:
 
 # %% ../nbs/10b_onnx.ipynb #b31b391d
 def _signature_ok(sig:dict, output:str):
-    want_in = [(n, "int64", ["batch", "sequence"]) for n in ONNX_INPUTS]
-    (name, dtype, dims), = sig["outputs"] if len(sig["outputs"]) == 1 else [(None, None, [])]
-    ok = sig["inputs"] == want_in and (name, dtype, dims[:2]) == (output, "float32", ["batch", "sequence"])
-    return ok, (f"opset {sig['opset']}; inputs {', '.join(n for n, *_ in sig['inputs'])} (int64, [batch, sequence]); "
-                f"output {name} {dims}" if ok else f"unexpected signature: inputs {sig['inputs']}, "
-                f"outputs {sig['outputs']}")
+    "Inputs (input_ids, attention_mask) int64 [batch, sequence], one float32 `output` [batch, sequence, ...]."
+    ok = sig["inputs"] == [(n, "int64", ["batch", "sequence"]) for n in ONNX_INPUTS] and len(sig["outputs"]) == 1
+    if ok:
+        name, dtype, dims = sig["outputs"][0]
+        ok = (name, dtype, dims[:2]) == (output, "float32", ["batch", "sequence"])
+    if not ok: return False, f"unexpected signature: inputs {sig['inputs']}, outputs {sig['outputs']}"
+    return True, (f"opset {sig['opset']}; inputs {', '.join(ONNX_INPUTS)} (int64, [batch, sequence]); "
+                  f"output {name} {dims}")
 
 def onnx_checks(folder, references:dict, cases:dict, tol:float=ONNX_TOL) -> list[tuple[str, bool, str]]:
     """Check `folder`'s ONNX files on ONNX Runtime (CPU): each declared signature, and max |diff| of each output over

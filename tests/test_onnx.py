@@ -121,3 +121,18 @@ def test_bare_encoder_has_no_mlm_graph(tmp_path):
     shutil.copyfile(files[0], tmp_path / "onnx" / "model_mlm.onnx")      # a stray logits file is reported
     rows = onnx_checks(tmp_path, {"last_hidden_state": enc}, {})
     assert ("onnx/model_mlm.onnx", False, "present, but the checkpoint has no such head") in rows
+
+def test_static_graph_is_refused(tmp_path):
+    "Negative control for the axes: a graph exported without dynamic shapes fails the signature and the other shapes."
+    from neobert.model import NeoBERTConfig, NeoBERT
+    from neobert.onnx import OnnxGraph, example_batch, onnx_checks
+    enc = NeoBERT(NeoBERTConfig(**{**TINY, "vocab_size": 100})).eval()
+    (tmp_path / "onnx").mkdir()
+    torch.onnx.export(OnnxGraph(enc).eval(), example_batch(100, 2, 8, [8, 4]), str(tmp_path / "onnx" / "model.onnx"),
+                      input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"], dynamo=True,
+                      external_data=False, verbose=False)
+    cases = {"2x8": example_batch(100, 2, 8, [8, 4], seed=3), "3x17": example_batch(100, 3, 17, [17, 11, 5])}
+    rows = {n: (ok, d) for n, ok, d in onnx_checks(tmp_path, {"last_hidden_state": enc}, cases)}
+    assert rows["onnx/model.onnx graph"][0] is False and "[2, 8]" in rows["onnx/model.onnx graph"][1]
+    assert rows["onnx/model.onnx vs PyTorch, 2x8"][0] is True                # its own shape still runs
+    assert rows["onnx/model.onnx vs PyTorch, 3x17"][0] is False              # another shape does not
