@@ -5,8 +5,7 @@ import numpy as np
 import pytest, torch
 from conftest import ROOT, run_script, tokenizer_dir
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+import onnx, onnxruntime as ort                                 # neobert[onnx], part of [dev]: CI has them
 EXPORT, VALIDATE = ROOT / "scripts" / "export.py", ROOT / "scripts" / "validate_export.py"
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=30522,
             max_length=512)
