@@ -24,6 +24,7 @@ from .convert import (ARCHS, HUB_FIELDS, HUB_EXTRAS, PICKLE_SUFFIXES, TOKENIZER_
                              detect_arch, convert_state_dict, download_checkpoint, resolve_checkpoint,
                                  load_checkpoint_state,
                              build_model, import_checkpoint)
+from .onnx import OPSET, require_onnx, export_onnx, onnx_card
 
 # %% auto #0
 __all__ = ['ST_FILES', 'POOLINGS', 'modeling_files', 'top_level_imports', 'third_party', 'pool', 'embed',
@@ -213,13 +214,14 @@ def _card_usage(st_pooling=None) -> list[str]:
 
 # %% ../nbs/10_export.ipynb #fe9c21d8
 def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None, notes=(), st_pooling=None,
-               source:str="") -> str:
-    "README.md for an exported folder: architecture, training, how to load."
+               source:str="", onnx_opset:int|None=None) -> str:
+    "README.md for an exported folder: architecture, training, how to load (and its ONNX files, at `onnx_opset`)."
     from neobert.variants import describe_arch, HUB_ARCH
     info, a = info or {}, describe_arch(config)
     variant = {k: getattr(config, k) for k in HUB_ARCH} != HUB_ARCH
     tag = {"NeoBERTLMHead": "fill-mask",
-           "NeoBERTForSequenceClassification": "text-classification"}.get(arch, "feature-extraction")
+           "NeoBERTForSequenceClassification": "text-classification",
+           "NeoBERTForTokenClassification": "token-classification"}.get(arch, "feature-extraction")
     L = ["---", "library_name: transformers", f"pipeline_tag: {tag}", "tags:", "- neobert", "- encoder",
          "- safetensors"]
     if st_pooling: L.append("- sentence-transformers")
@@ -242,6 +244,7 @@ def model_card(config:NeoBERTConfig, arch:str, n_params:int, info:dict|None=None
           f"| context | {config.max_length} tokens ({a['positions']}) |",
           f"| normalisation | {a['normalisation']} |", ""]
     L += _card_training(info, notes) + _card_usage(st_pooling)
+    if onnx_opset: L += onnx_card(onnx_opset, mlm=arch == "NeoBERTLMHead")
     return "\n".join(L)
 
 # %% ../nbs/10_export.ipynb #59cedcb7
@@ -277,9 +280,11 @@ def _clean_tokenizer_config(folder):
 
 # %% ../nbs/10_export.ipynb #4a56eeb9
 def export(checkpoint, out_dir, tokenizer=None, sentence_transformers:bool=False, pooling:str="mean",
-           vocab_size:int|None=None, overwrite:bool=False) -> Path:
-    "Write a self-contained Hugging Face folder for `checkpoint` into `out_dir`; returns `out_dir`."
+           vocab_size:int|None=None, overwrite:bool=False, onnx:bool=False) -> Path:
+    """Write a self-contained Hugging Face folder for `checkpoint` into `out_dir` (with `onnx`, also `onnx/`); returns
+    `out_dir`."""
     out = Path(out_dir)
+    if onnx: require_onnx("--onnx")
     if pooling not in POOLINGS: raise UserError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
     if out.exists() and not out.is_dir(): raise UserError(f"{out} is a file")
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -301,10 +306,12 @@ def export(checkpoint, out_dir, tokenizer=None, sentence_transformers:bool=False
         for f in modeling_files(): shutil.copyfile(f, tmp / f.relative_to(main.parent))
         tok.save_pretrained(tmp); _clean_tokenizer_config(tmp)
         if sentence_transformers: write_sentence_transformers(tmp, cfg, pooling)
+        if onnx: export_onnx(model, tmp)                # onnx/model.onnx (+ model_mlm.onnx), see 10b_onnx
         n_params = sum(p.numel() for p in model.parameters())
         source = "/".join(src.parts[-3:] if src.parent.name == "checkpoints" else src.parts[-1:])
         (tmp / "README.md").write_text(model_card(cfg, arch, n_params, training_info(src), notes,
-                                                  (pooling, True) if sentence_transformers else None, source=source))
+                                                  (pooling, True) if sentence_transformers else None, source=source,
+                                                  onnx_opset=OPSET if onnx else None))
         if pick := [p.name for p in tmp.rglob("*") if p.suffix in PICKLE_SUFFIXES]:
             raise RuntimeError(f"pickle files written: {pick}")
         if out.exists(): shutil.rmtree(out)
@@ -327,10 +334,12 @@ def export_cli(checkpoint:str,
                pooling:str="mean",                 # sentence-transformers pooling: mean or cls
                vocab_size:int=None,                # trim a padded vocabulary to this many rows
                overwrite:bool=False,               # replace a non-empty out_dir
+               # also write onnx/model.onnx (+ onnx/model_mlm.onnx); needs pip install 'neobert[onnx]'
+               onnx:bool=False,
                validate:bool=False):               # run the validator on the result (exit 1 if it fails)
     """Export a NeoBERT checkpoint as a self-contained Hugging Face model folder (safetensors, modeling code, tokenizer,
     model card)."""
-    out = export(checkpoint, out_dir, tokenizer, sentence_transformers, pooling, vocab_size, overwrite)
+    out = export(checkpoint, out_dir, tokenizer, sentence_transformers, pooling, vocab_size, overwrite, onnx)
     print(f"exported {checkpoint} -> {out}")
     for f in sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()): print(f"  {f}")
     if validate:

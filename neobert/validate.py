@@ -19,6 +19,7 @@ from .export import (ARCHS, HUB_FIELDS, HUB_EXTRAS, PICKLE_SUFFIXES, TOKENIZER_F
                             third_party,
                             top_level_imports, weight_files, expected_shapes, key_listing, read_config, neobert_config,
                             load_checkpoint_state, build_model, embed, read_st_pooling)
+from .onnx import ONNX_FILES, validation_cases, onnx_checks
 
 # %% auto #0
 __all__ = ['SENTENCES', 'ST_ALLOWED', 'Check', 'run_remote_worker', 'validate_export', 'format_report', 'validate_cli']
@@ -65,7 +66,8 @@ def _check_files(folder:Path, cj:dict):
     missing = sorted(need - files)
     if not ({"tokenizer.json", "vocab.txt"} & files): missing.append("tokenizer.json or vocab.txt")
     if missing: return False, f"missing: {missing}"
-    extra = sorted(files - need - weights - set(TOKENIZER_FILES) - ST_ALLOWED - {".gitattributes"})
+    allowed = set(TOKENIZER_FILES) | ST_ALLOWED | set(ONNX_FILES.values()) | {".gitattributes"}
+    extra = sorted(files - need - weights - allowed)
     if extra: return False, f"unexpected files (trainer state? stray files?): {extra}"
     return True, f"{len(files)} files: weights {sorted(weights)}, code {sorted(code)}"
 
@@ -285,6 +287,14 @@ def _check_remote_pipelines(v, folder:Path, ref:_Reference, res, outs):
         v.add("sentence-transformers embeddings (remote code)", d < tol,
               f"{pooling} pooling{', normalised' if norm else ''}: max |diff| {d:.2e}")
 
+# %% ../nbs/10a_validate.ipynb #0a1b2c3d
+def _check_onnx(v, folder:Path, ref:_Reference):
+    "The folder's ONNX files, if it has `onnx/`: each graph's signature and outputs vs the in-package model."
+    if not (folder / "onnx").is_dir(): return
+    refs = {"last_hidden_state": ref.enc} | ({"logits": ref.ours} if ref.mlm else {})
+    for name, ok, detail in onnx_checks(folder, refs, validation_cases(ref.tok, ref.sentences, ref.config)):
+        v.add(name, ok, detail)
+
 # %% ../nbs/10a_validate.ipynb #a19ee619
 def _check_static(v, folder:Path, cj:dict):
     "The checks that read files only: files, config fields, code imports, weights. The config, or None to stop."
@@ -317,6 +327,7 @@ def validate_export(folder, tol:float=1e-5, sentences=SENTENCES) -> list[Check]:
     ref = _Reference(ours, arch, config, tok, sentences, tol)
     with torch.no_grad():
         _check_registered(v, folder, ref)                    # 1. our registered classes, no remote code
+        _check_onnx(v, folder, ref)                          # 1b. the ONNX files, if any, on ONNX Runtime
         spec = {"fields": list(HUB_FIELDS), "mlm": ref.mlm, "fill_text": ref.fill_text, "sentences": ref.sentences,
                 "clf_kwargs": {} if arch == "NeoBERTForSequenceClassification" else {"num_labels": 2}}
         # 2. the folder's own code, fresh interpreter
@@ -343,7 +354,7 @@ def format_report(checks:list[Check], folder="") -> str:
 def validate_cli(out_dir:str,          # an exported model folder
                  tol:float=1e-5):      # max abs difference allowed against the in-package model (float32)
     """Validate an exported NeoBERT folder: files, config, Auto classes vs the in-package model, fill-mask,
-    sentence-transformers."""
+    sentence-transformers, ONNX files (through onnxruntime) when present."""
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar(); hf_logging.set_verbosity_error()
     checks = validate_export(out_dir, tol)
