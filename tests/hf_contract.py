@@ -10,7 +10,7 @@ The script never imports neobert; it records whether anything did."""
 import json, sys, tempfile, traceback
 import torch
 
-KINDS = ("base", "mlm", "clf")
+KINDS = ("base", "mlm", "clf", "tok")
 TOL = 1e-5
 
 def _out(o, kind): return o.last_hidden_state if kind == "base" else o.logits
@@ -20,6 +20,7 @@ def _diff(a, b): return (a.float() - b.float()).abs().max().item()
 def _labels(kind, ids, mask, n_labels=3):
     if kind == "mlm": return torch.where(mask.bool() & (torch.arange(ids.shape[1]) % 3 == 0), ids, torch.full_like(ids, -100))
     if kind == "clf": return torch.arange(ids.shape[0]) % n_labels
+    if kind == "tok": return torch.where(mask.bool(), ids % n_labels, torch.full_like(ids, -100))
     return None
 
 def _loss(model, kind, ids, mask, labels):
@@ -137,7 +138,8 @@ def check_model(load, kind, ids, mask) -> dict:
 
 def _auto(kind):
     import transformers as tf
-    return {"base": tf.AutoModel, "mlm": tf.AutoModelForMaskedLM, "clf": tf.AutoModelForSequenceClassification}[kind]
+    return {"base": tf.AutoModel, "mlm": tf.AutoModelForMaskedLM, "clf": tf.AutoModelForSequenceClassification,
+            "tok": tf.AutoModelForTokenClassification}[kind]
 
 def main(folder, out, tokenizer=False):
     "Every head through the Auto classes and the folder's remote code; results (and reference outputs) to `out`."
@@ -149,15 +151,15 @@ def main(folder, out, tokenizer=False):
     ids, mask = x["input_ids"], x["attention_mask"]
     res, tensors = {"transformers": transformers.__version__}, {}
     for kind in KINDS:
-        extra = {"num_labels": 3} if kind == "clf" else {}
+        extra = {"num_labels": 3} if kind in ("clf", "tok") else {}
         def load(**kw): return _auto(kind).from_pretrained(folder, trust_remote_code=True, dtype=torch.float32, **extra, **kw)
         try:
             r = check_model(load, kind, ids, mask)
             tensors[kind] = r.pop("ref").contiguous()
-            if kind == "clf":                                     # the new head's weights, to rebuild it in the package
+            if kind in ("clf", "tok"):                            # the new head's weights, to rebuild it in the package
                 torch.manual_seed(0)                              # as check_model's loads
                 for k, t in load().state_dict().items():
-                    if k.startswith(("dense.", "classifier.")): tensors[f"clf|{k}"] = t.contiguous()
+                    if k.startswith(("dense.", "classifier.")): tensors[f"{kind}|{k}"] = t.contiguous()
             res[kind] = r
         except Exception as e: res[kind] = {"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-1500:]}
     if tokenizer:

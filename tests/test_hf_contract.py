@@ -34,9 +34,10 @@ def folders(tmp_path_factory):
 @pytest.mark.parametrize("kind", hf_contract.KINDS)
 def test_package_contract(folders, kind):
     "Our classes, loaded from the raw checkpoint: the whole contract."
-    from neobert.model import NeoBERT, NeoBERTLMHead, NeoBERTForSequenceClassification
-    cls = {"base": NeoBERT, "mlm": NeoBERTLMHead, "clf": NeoBERTForSequenceClassification}[kind]
-    extra = {"num_labels": 3} if kind == "clf" else {}
+    from neobert.model import NeoBERT, NeoBERTLMHead, NeoBERTForSequenceClassification, NeoBERTForTokenClassification
+    cls = {"base": NeoBERT, "mlm": NeoBERTLMHead, "clf": NeoBERTForSequenceClassification,
+           "tok": NeoBERTForTokenClassification}[kind]
+    extra = {"num_labels": 3} if kind in ("clf", "tok") else {}
     res = hf_contract.check_model(lambda **kw: cls.from_pretrained(folders["checkpoint"], **extra, **kw), kind, folders["ids"], folders["mask"])
     assert res["class"].startswith("neobert.model.")
     with torch.no_grad():
@@ -76,7 +77,7 @@ def python(request):
 @pytest.mark.parametrize("which", ["export", "checkpoint"])
 def test_remote_contract(folders, python, which, tmp_path):
     "A Python that never imports neobert: every Auto class on the folder's remote code, the whole contract, our numbers."
-    from neobert.model import NeoBERTConfig, NeoBERTForSequenceClassification
+    from neobert.model import NeoBERTConfig, NeoBERTForSequenceClassification, NeoBERTForTokenClassification
     out = tmp_path / "res.json"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     r = subprocess.run([python, str(ROOT / "tests" / "hf_contract.py"), str(folders[which]), str(out), "--tokenizer"],
@@ -93,10 +94,11 @@ def test_remote_contract(folders, python, which, tmp_path):
     with torch.no_grad():
         assert hf_contract._diff(outs["mlm"], lm(ids, attention_mask=mask).logits) < 1e-5
         assert hf_contract._diff(outs["base"], lm.model(ids, attention_mask=mask).last_hidden_state) < 1e-5
-        clf = NeoBERTForSequenceClassification(NeoBERTConfig(**TINY, num_labels=3)).eval()
-        head = {k.split("|", 1)[1]: t for k, t in outs.items() if k.startswith("clf|")}
-        clf.load_state_dict({**{"model." + k: t for k, t in lm.model.state_dict().items()}, **head})
-        assert hf_contract._diff(outs["clf"], clf(ids, attention_mask=mask).logits) < 1e-5
+        for kind, cls in (("clf", NeoBERTForSequenceClassification), ("tok", NeoBERTForTokenClassification)):
+            head_model = cls(NeoBERTConfig(**TINY, num_labels=3)).eval()
+            head = {k.split("|", 1)[1]: t for k, t in outs.items() if k.startswith(f"{kind}|")}
+            head_model.load_state_dict({**{"model." + k: t for k, t in lm.model.state_dict().items()}, **head})
+            assert hf_contract._diff(outs[kind], head_model(ids, attention_mask=mask).logits) < 1e-5, kind
         # negative control: another model's logits differ
         torch.manual_seed(1); other = type(lm)(lm.config).eval()
         assert hf_contract._diff(outs["mlm"], other(ids, attention_mask=mask).logits) > 1e-3
