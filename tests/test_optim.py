@@ -64,3 +64,16 @@ def test_changed_optimizer_name_is_refused(muon_ref, tmp_path):
     out = tmp_path / "run"; shutil.copytree(muon_ref, out)
     with pytest.raises(UserError, match="optimizer.name changed from muon to adamw"):
         pretrain(cfg_for(out, "--optimizer.name", "adamw", "--trainer.max_steps", str(STEPS + 1)))
+
+@pytest.mark.parametrize("var,engine", [("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")])
+def test_muon_under_sharding_is_refused(monkeypatch, var, engine):
+    "accelerate launch (or an Accelerator given a plugin) sets these: Muon would see flattened shards, not matrices."
+    from neobert.config import OptimizerConfig
+    from neobert.model import NeoBERTConfig, NeoBERTLMHead
+    from neobert.train import build_optimizer
+    m = NeoBERTLMHead(NeoBERTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                    vocab_size=50))
+    monkeypatch.setenv(var, "true")
+    with pytest.raises(UserError, match=f"optimizer.name=muon is not supported under {engine}"):
+        build_optimizer(m, OptimizerConfig(name="muon"))
+    assert len(build_optimizer(m, OptimizerConfig()).param_groups) == 2    # AdamW is unaffected
