@@ -182,7 +182,12 @@ class CollatorConfig:
 
 @section("optimizer")
 class OptimizerConfig:
-    "AdamW as in the paper."
+    "AdamW as in the paper, or Muon on the encoder blocks' weight matrices beside it."
+    name: str = cfg_field("adamw",
+                          "adamw: AdamW on every parameter (the paper); muon: torch.optim.Muon on the 2-D weight "
+                          "matrices of the encoder blocks (attention qkv/out, FFN) and AdamW (the settings below) on "
+                          "the rest: embeddings, the MLM decoder or classifier head, norms, biases.",
+                          choices=["adamw", "muon"])
     lr: float = cfg_field(6e-4, "Peak learning rate.", gt=0)
     betas: list[float] = cfg_field([0.9, 0.95], "Adam betas.")
     eps: float = cfg_field(1e-8, "Adam epsilon.", gt=0)
@@ -192,6 +197,21 @@ class OptimizerConfig:
     fused: bool = cfg_field(True,
                             "torch's fused AdamW kernel (all parameters in one pass, CPU and CUDA); false: the "
                             "per-tensor-list (foreach) version.")
+    muon_lr: Optional[float] = cfg_field(None,
+                                         "Muon's peak learning rate, scheduled as optimizer.lr. None: optimizer.lr, "
+                                         "which suits muon_adjust_lr=match_rms_adamw; with original use about 0.02 "
+                                         "(Keller Jordan's).", gt=0)
+    muon_weight_decay: Optional[float] = cfg_field(None,
+                                                   "Muon's decoupled weight decay (W -= lr*wd*W). None: "
+                                                   "optimizer.weight_decay.", ge=0)
+    muon_momentum: float = cfg_field(0.95, "Muon's momentum.", ge=0, lt=1)
+    muon_nesterov: bool = cfg_field(True, "Nesterov momentum in Muon.")
+    muon_ns_steps: int = cfg_field(5, "Newton-Schulz iterations orthogonalising Muon's update.", ge=1, le=99)
+    muon_adjust_lr: str = cfg_field("match_rms_adamw",
+                                    "How Muon scales its lr per matrix (A x B): match_rms_adamw: 0.2*sqrt(max(A, B)), "
+                                    "updates of AdamW's RMS, so AdamW's lr and weight decay carry over (Moonshot's "
+                                    "Moonlight); original: sqrt(max(1, A/B)) (Keller Jordan's), with lr about 0.02.",
+                                    choices=["match_rms_adamw", "original"])
 
     def __post_init__(self):
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -200,10 +220,19 @@ class OptimizerConfig:
 @section("scheduler")
 class SchedulerConfig:
     "Learning-rate schedule: linear warmup, then decay to a floor, then constant."
-    name: str = cfg_field("cosine", "Shape of the decay.", choices=["cosine", "linear", "constant"])
+    name: str = cfg_field("cosine",
+                          "Shape of the decay. cosine, linear: from the end of warmup to decay_steps; constant: none; "
+                          "wsd: warmup, stable at the peak, then linear to the floor over the last decay_fraction; "
+                          "1-sqrt: the same with the cooldown peak*(1-sqrt(progress)), cut at the floor.",
+                          choices=["cosine", "linear", "constant", "wsd", "1-sqrt"])
     warmup_steps: int = cfg_field(2000, "Linear warmup steps.", ge=0)
-    decay_steps: Optional[int] = cfg_field(None, "Step at which decay ends (None: 90% of trainer.max_steps).", ge=1)
+    decay_steps: Optional[int] = cfg_field(None,
+                                           "Step at which decay ends (None: 90% of trainer.max_steps; "
+                                           "trainer.max_steps for wsd and 1-sqrt).", ge=1)
     final_lr_ratio: float = cfg_field(0.1, "Floor of the decay as a fraction of the peak lr.", ge=0, le=1)
+    decay_fraction: float = cfg_field(0.2,
+                                      "wsd, 1-sqrt: the decay takes this fraction of the steps up to its end (the "
+                                      "rest after warmup is stable at the peak).", gt=0, le=1)
 
 # %% ../nbs/00_config.ipynb #29d815e0
 @section("trainer")
