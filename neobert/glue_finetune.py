@@ -13,6 +13,8 @@ import torch
 from fastcore.basics import patch
 from fastcore.script import call_parse
 from .config import UserError, ConfigError, user_errors, cli_config, save_config, config_from_dict, deep_merge, Config, check_model_path
+from .config import SchedulerConfig
+from .optim import lr_at
 from .train import build_optimizer, set_seed, resolve_mixed_precision, to_device, TrainHooks
 from .trainer import Trainer, TrainTask
 from .glue import (TaskSpec, GLUE_TASKS, GLUE_AVERAGE_TASKS, resolve_task, compute_metrics, task_metric_names,
@@ -28,13 +30,12 @@ __all__ = ['PAPER_GLUE', 'TASK_TITLES', 'lr_factor', 'write_json', 'flat_metrics
 
 # %% ../nbs/07a_glue_finetune.ipynb #6da93509
 def lr_factor(step:int, total:int, warmup:int, name:str="linear", final_ratio:float=0.0,
-              decay_steps:Optional[int]=None) -> float:
-    "Multiplier of the peak learning rate for optimizer step `step` (0-based) of `total`."
-    if step < warmup: return (step + 1) / warmup
-    end = decay_steps or total
-    prog = min(1.0, max(0.0, (step - warmup) / max(1, end - warmup)))
-    shape = {"linear": 1 - prog, "cosine": 0.5 * (1 + math.cos(math.pi * prog)), "constant": 1.0}[name]
-    return final_ratio + (1 - final_ratio) * shape
+              decay_steps:Optional[int]=None, decay_fraction:float=0.2) -> float:
+    """Multiplier of the peak learning rate for optimizer step `step` (0-based) of `total`: pretraining's `lr_at`
+    (every `scheduler.name`) with the decay ending at the last step (or `decay_steps`)."""
+    sc = SchedulerConfig(name=name, warmup_steps=warmup, decay_steps=decay_steps or total, final_lr_ratio=final_ratio,
+                         decay_fraction=decay_fraction)
+    return lr_at(step, sc, total, 1.0)
 
 # %% ../nbs/07a_glue_finetune.ipynb #afd686be
 def _clean(x):
@@ -183,7 +184,8 @@ def _schedule(opt, cfg:Config, hp:dict) -> torch.optim.lr_scheduler.LambdaLR:
     sc = cfg.scheduler
     return torch.optim.lr_scheduler.LambdaLR(opt, partial(lr_factor, total=hp["total_steps"], warmup=hp["warmup_steps"],
                                                           name=sc.name, final_ratio=sc.final_lr_ratio,
-                                                          decay_steps=sc.decay_steps))
+                                                          decay_steps=sc.decay_steps,
+                                                          decay_fraction=sc.decay_fraction))
 
 def with_overrides(cfg:Config, over:dict) -> Config:
     "A re-validated copy of `cfg` with dotted-key overrides applied."
