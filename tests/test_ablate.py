@@ -15,7 +15,7 @@ SMALL = {"model.hidden_size": 32, "model.num_hidden_layers": 2, "model.num_atten
          "trainer.log_steps": 2, "trainer.eval_steps": 4, "trainer.save_steps": 4, "trainer.eval_batches": 2,
          "trainer.progress": False, "trainer.cpu_threads": 1, "scheduler.warmup_steps": 2}
 VARIANTS = {"baseline": {"optimizer.lr": 3e-3}, "twin": {"optimizer.lr": 3e-3}, "low_lr": {"optimizer.lr": 1e-3}}
-PENDING = ("optimizer.name", "scheduler.name", "model.ffn", "model.norm", "model.position")   # other branches add these
+SWITCHES = ("optimizer.name", "scheduler.name", "model.ffn", "model.norm", "model.position")   # one per compared variant
 
 def ablation_file(tmp_path, name="tiny.yaml", **over):
     d = {**dict(base=str(ROOT / "configs" / "pretrain_tiny.yaml"), common=SMALL, variants=VARIANTS), **over}
@@ -108,17 +108,12 @@ def test_allow_unlocks_a_fixed_key(tmp_path):
 
 @pytest.mark.parametrize("name", ["embedded", "gpu_100m"])
 def test_shipped_ablation_files_validate(name, tmp_path):
-    "Every variant's config builds offline; until the compared switches are merged, only their keys may be unknown."
-    from neobert.config import ConfigError
+    "Every variant's config builds offline, with the same data and seed."
     from neobert.ablate import read_ablation, plan_ablation
     ab = read_ablation(ROOT / "configs" / "ablations" / f"{name}.yaml")
     assert list(ab.variants) == ["baseline", "muon", "wsd", "gelu", "layernorm", "learned_positions"]
-    assert [k for ov in ab.variants.values() for k in ov] == list(PENDING)
-    try: plan = plan_ablation(ab, tmp_path)
-    except ConfigError as e:
-        # unknown key, or (scheduler.name: wsd) a value not among the choices yet
-        if any(k in str(e) for k in PENDING): pytest.xfail(f"not merged yet: {e}")
-        raise
+    assert [k for ov in ab.variants.values() for k in ov] == list(SWITCHES)
+    plan = plan_ablation(ab, tmp_path)
     cfgs = [c for _, c, _ in plan]
     assert all(c.data == cfgs[0].data and c.trainer.seed == cfgs[0].trainer.seed for c in cfgs)
     if name == "gpu_100m":
