@@ -60,12 +60,39 @@ def test_fsdp2_really_shards(ref):
     for n, p in sorted(weights(out, STEPS).items()): h.update(n.encode()); h.update(p.float().numpy().tobytes())
     assert [d["weights_sha256"] for d in s["processes_detail"]] == [h.hexdigest()] * 2
 
-def test_fsdp2_trains_as_ddp_does(ref, tmp_path):
-    "The same run under DDP: the same weights up to float rounding (sharded reductions add in another order)."
-    r = run(launch(args(tmp_path / "ddp", steps=STEPS), config="configs/accelerate/ddp.yaml"))
+def close(a, b): return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+
+def whole_optimizer(ck, tmp):
+    "Checkpoint `ck`'s optimizer state keyed by parameter name: torch's own DCP -> torch.save conversion, or optimizer.pt named."
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+    if (ck / "optimizer").is_dir():
+        dcp_to_torch_save(ck / "optimizer", tmp); return torch.load(tmp, weights_only=False)["optimizer"]
+    from neobert.config import load_config
+    from neobert.model import NeoBERTLMHead
+    from neobert.optim import build_optimizer
+    from neobert.engines import optimizer_names, optimizer_state_by_name
+    model = NeoBERTLMHead.from_pretrained(ck)                       # numbered in the optimizer's order: rebuild it to name them
+    names = optimizer_names(model, build_optimizer(model, load_config(ck / "config.yaml", []).optimizer))
+    return optimizer_state_by_name(torch.load(ck / "optimizer.pt", weights_only=True), names)
+
+def test_fsdp2_trains_as_ddp_does_and_takes_over_its_checkpoint(ref, tmp_path):
+    """The same run under DDP: the same weights up to float rounding (sharded reductions add in another order). DDP's step-6
+    checkpoint (optimizer.pt) resumed under FSDP2: its optimizer state and weights at step 8 are DDP's, up to rounding."""
+    ddp = tmp_path / "ddp"
+    r = run(launch(args(ddp, steps=STEPS), config="configs/accelerate/ddp.yaml"))
     assert r.returncode == 0 and "engine: DDP (2 ranks, gloo)" in r.stdout, r.stderr[-3000:]
-    a, b = weights(ref[0], STEPS), weights(tmp_path / "ddp", STEPS)
-    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+    assert close(weights(ref[0], STEPS), weights(ddp, STEPS))
+    out = tmp_path / "switched"; shutil.copytree(ddp, out); shutil.rmtree(out / "checkpoints" / f"step-{STEPS}")
+    r = run(launch(args(out, steps=STEPS)))
+    assert r.returncode == 0 and f"resumed from {out / 'checkpoints' / f'step-{2 * SAVE}'}" in r.stdout, r.stderr[-3000:]
+    assert close(weights(out, STEPS), weights(ddp, STEPS))
+    a = whole_optimizer(out / "checkpoints" / f"step-{STEPS}", tmp_path / "a.pt")
+    b = whole_optimizer(ddp / "checkpoints" / f"step-{STEPS}", tmp_path / "b.pt")
+    assert set(a["state"]) == set(b["state"]) and len(a["state"]) == len(weights(ddp, STEPS))
+    assert all(torch.allclose(a["state"][n]["exp_avg_sq"], b["state"][n]["exp_avg_sq"], rtol=1e-3, atol=1e-12) and
+               torch.allclose(a["state"][n]["exp_avg"], b["state"][n]["exp_avg"], rtol=1e-3, atol=1e-8) for n in a["state"])
+    other = whole_optimizer(ref[0] / "checkpoints" / f"step-{2 * SAVE}", tmp_path / "c.pt")  # negative control: step 6's moments
+    assert not all(torch.allclose(a["state"][n]["exp_avg"], other["state"][n]["exp_avg"], rtol=1e-3, atol=1e-8) for n in a["state"])
 
 def test_sigkill_then_resume_is_bit_identical(ref, tmp_path):
     out, kill_at = tmp_path / "killed", random.Random().randint(SAVE + 1, 2 * SAVE)   # after the first checkpoint
@@ -120,15 +147,12 @@ def test_rank_count_change_is_refused(ref, tmp_path):
 def test_sharded_optimizer_state_read_whole(ref, tmp_path):
     "load_optimizer on one process (a DDP rank's path) against torch's own DCP -> torch.save conversion; another step's differs."
     from accelerate import Accelerator
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
     from neobert.config import load_config
     from neobert.model import NeoBERTLMHead
     from neobert.optim import build_optimizer
     from neobert.engines import load_optimizer, optimizer_names
     import neobert.model  # noqa: F401 (Auto classes)
-    def whole(step):
-        dcp_to_torch_save(ref[0] / "checkpoints" / f"step-{step}" / "optimizer", tmp_path / f"{step}.pt")
-        return torch.load(tmp_path / f"{step}.pt", weights_only=False)["optimizer"]
+    whole = lambda step: whole_optimizer(ref[0] / "checkpoints" / f"step-{step}", tmp_path / f"{step}.pt")
     ck = ref[0] / "checkpoints" / f"step-{STEPS}"
     model = NeoBERTLMHead.from_pretrained(ck)
     opt = build_optimizer(model, load_config(ck / "config.yaml", []).optimizer)
