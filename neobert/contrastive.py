@@ -16,6 +16,7 @@ from .mteb import pool, with_instruction, load_encoder, DEFAULT_INSTRUCTIONS, PO
 from fastcore.basics import patch
 from .train import set_seed, build_optimizer, build_scheduler, resolve_mixed_precision
 from .trainer import Trainer, TrainTask, enable_gradient_checkpointing
+from .engines import engine_kind, gathered_state_dict
 
 # %% auto #0
 __all__ = ['QUERY_COLS', 'POSITIVE_COLS', 'NEGATIVE_COLS', 'DATASET_KEYS', 'contrastive_logits', 'info_nce',
@@ -453,12 +454,13 @@ def _train_contrastive(trainer:Trainer, data:list, val:list, t_begin:float) -> d
                    datasets={d.name: len(d) for d in data}, sampling_probabilities=probs, train_time=ts["train_time"],
                    wall_time=time.time() - t_begin, processes=trainer.world, checkpoint=str(trainer.last_ckpt),
                        output_dir=str(trainer.out))
-    if trainer.main: _finish(trainer, tokenizer, summary, final_val)
+    sd = gathered_state_dict(trainer.accelerator, trainer.model) if engine_kind(trainer.accelerator) == "FSDP2" else None
+    if trainer.main: _finish(trainer, tokenizer, summary, final_val, sd)
     trainer.accelerator.wait_for_everyone()
     return summary
 
 # %% ../nbs/09_contrastive.ipynb #b059a218
-def _finish(trainer:Trainer, tokenizer, summary:dict, final_val:Optional[dict]):
+def _finish(trainer:Trainer, tokenizer, summary:dict, final_val:Optional[dict], sd:Optional[dict]=None):
     """Main process: the fine-tuned encoder in `final/` (and its export), summary.json, loss_curves.png and the
     closing lines."""
     from transformers.utils import logging as hf_log
@@ -466,7 +468,7 @@ def _finish(trainer:Trainer, tokenizer, summary:dict, final_val:Optional[dict]):
     final = out / "final"
     if final.exists(): shutil.rmtree(final)
     was = hf_log.is_progress_bar_enabled(); hf_log.disable_progress_bar()
-    trainer.unwrapped.save_pretrained(final); tokenizer.save_pretrained(final)
+    trainer.unwrapped.save_pretrained(final, state_dict=sd); tokenizer.save_pretrained(final)   # sd: gathered (FSDP2)
     if was: hf_log.enable_progress_bar()
     summary["final"] = str(final)
     if c.export and getattr(trainer.unwrapped.config, "model_type", "") == "neobert":

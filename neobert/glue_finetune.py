@@ -17,6 +17,7 @@ from .config import SchedulerConfig
 from .optim import lr_at
 from .train import build_optimizer, set_seed, resolve_mixed_precision, to_device, TrainHooks
 from .trainer import Trainer, TrainTask
+from .engines import engine_kind, gathered_state_dict
 from .glue import (TaskSpec, GLUE_TASKS, GLUE_AVERAGE_TASKS, resolve_task, compute_metrics, task_metric_names,
                           task_score,
                           glue_score, norm_task, split_suffix, read_table, load_task_data, encode_split, pad_collate,
@@ -96,13 +97,14 @@ def model_max_length(model, tokenizer) -> int:
     return min(lims) if lims else 512
 
 def _save_model(accelerator, model, tokenizer, dest:Path):
-    "Save the unwrapped model (safetensors) and tokenizer to `dest`, atomically."
+    "Save the unwrapped model (safetensors) and tokenizer to `dest`, atomically (every rank: FSDP2 gathers the shards)."
+    sd = gathered_state_dict(accelerator, model) if engine_kind(accelerator) == "FSDP2" else None
     if accelerator.is_main_process:
         from transformers.utils import logging as hf_logging
         tmp, old = dest.with_name(dest.name + ".tmp"), dest.with_name(dest.name + ".old")
         shutil.rmtree(tmp, ignore_errors=True)
         bars = hf_logging.is_progress_bar_enabled(); hf_logging.disable_progress_bar()    # no bar per save inside ours
-        try: accelerator.unwrap_model(model).save_pretrained(tmp); tokenizer.save_pretrained(tmp)
+        try: accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=sd); tokenizer.save_pretrained(tmp)
         finally:
             if bars: hf_logging.enable_progress_bar()
         if dest.exists(): dest.rename(old)

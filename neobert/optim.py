@@ -79,10 +79,9 @@ class OptimizerChain(torch.optim.Optimizer):
 def build_muon(model:torch.nn.Module, ocfg:OptimizerConfig, no_decay:Optional[Callable]=None) -> OptimizerChain:
     "AdamW (`param_groups`, the blocks' matrices left out) then Muon on `hidden_matrices`, as one `OptimizerChain`."
     from accelerate.utils import parse_flag_from_env
-    sharded = [n for n, v in (("FSDP", "ACCELERATE_USE_FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED"))
-               if parse_flag_from_env(v)]                                   # set by `accelerate launch` / Accelerator
-    if sharded: raise UserError(f"optimizer.name=muon is not supported under {sharded[0]}, which flattens or shards "
-                                f"the matrices Muon orthogonalises whole; use one process or DDP, or optimizer.name=adamw")
+    if parse_flag_from_env("ACCELERATE_USE_FSDP"):                          # set by `accelerate launch` / Accelerator
+        raise UserError("optimizer.name=muon is not supported under FSDP, which shards the matrices Muon "
+                        "orthogonalises whole; use one process or DDP, or optimizer.name=adamw")
     hidden = [p for _, p in hidden_matrices(model)]
     if not hidden: raise UserError(f"optimizer.name=muon: {type(model).__name__} has no 2-D weight matrices in "
                                    f"encoder blocks for Muon to train; use optimizer.name=adamw")

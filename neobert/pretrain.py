@@ -16,6 +16,7 @@ from .train import (set_seed, build_model, build_optimizer, build_scheduler, res
                            forward_backward,
                            evaluate_mlm, unigram_baseline_loss, mask_one_word, fill_mask, TrainHooks)
 from .trainer import Trainer, TrainTask, enable_gradient_checkpointing
+from .engines import engine_kind, gathered_state_dict, weight_norm
 
 # %% auto #0
 __all__ = ['data_skips', 'heldout_texts', 'plot_curves', 'MLMTask', 'pretrain', 'pretrain_cli']
@@ -95,9 +96,7 @@ def log_metrics(self:MLMTask, step:int, lr:float) -> Optional[dict]:
     w, ts = self.win, self.tr.ts
     if not w["n"]: return None
     s = w["stats"]; l = (s[0] / w["n"]).item()
-    wn = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float()
-                                                                         # one sync
-                                                                         for p in self.tr.unwrapped.parameters()]))))
+    wn = weight_norm(self.tr.accelerator, self.tr.unwrapped.parameters())           # one sync
     m = dict(loss=l, perplexity=math.exp(min(l, 50)), accuracy=(s[1] / s[2].clamp(min=1)).item(),
              grad_norm=w["gn"] / w["n"],
              weight_norm=wn, lr=lr, tokens=ts["tokens"], tokens_per_second=s[3].item() / max(w["time"], 1e-9),
@@ -137,7 +136,6 @@ def _pretrain(trainer:Trainer) -> dict:
     trainer.load_checkpoint(model, tokenizer, tokens=0)
     trainer.say(f"output: {trainer.out.resolve()}  (checkpoints/, metrics.jsonl, summary.json, loss_curves.png)")
     model, optimizer, scheduler = _optimize(trainer, model)
-    # after prepare: DeepSpeed's config may have the last word
     ga = trainer.accelerator.gradient_accumulation_steps
     trainer.state_extra = dict(gradient_accumulation_steps=ga, cpu_threads=threads)
     _say_model(trainer, threads)
@@ -210,8 +208,6 @@ def _baseline(trainer:Trainer, tokenizer, val_batches:list) -> float:
     return unigram_baseline_loss(counts, val_batches, trainer.accelerator)
 
 # %% ../nbs/06b_pretrain.ipynb #5d39ed38
-def _sharded(accelerator) -> bool: return str(accelerator.distributed_type).split(".")[-1] in ("FSDP", "DEEPSPEED")
-
 def _summary(trainer:Trainer, task:MLMTask, step:int, t_begin:float) -> dict:
     "The run's summary; per process a hash of the input ids it trained on in this invocation and of its final weights."
     ts, it, final, peak = trainer.ts, trainer.data, task.final, task.peak
@@ -229,11 +225,10 @@ def _summary(trainer:Trainer, task:MLMTask, step:int, t_begin:float) -> dict:
                    rollbacks=ts["rollbacks"], skipped_rows=data_skips(it),
                    data_stats={k: it.state_dict()["stats"].get(k, 0)
                                for k in ("documents", "skipped_empty", "bad_rows")})
-    wsha = None
-    if not _sharded(trainer.accelerator):                        # sharded engines hold only a piece of the weights
-        wsha = hashlib.sha256()
-        for n, p in sorted(trainer.unwrapped.state_dict().items()): wsha.update(n.encode()); wsha.update(p.detach().float().cpu().numpy().tobytes())
-        wsha = wsha.hexdigest()
+    wsha = hashlib.sha256()                                      # of the whole weights (gathered under FSDP2)
+    for n, p in sorted(gathered_state_dict(trainer.accelerator, trainer.model, everywhere=True).items()):
+        wsha.update(n.encode()); wsha.update(p.detach().float().cpu().numpy().tobytes())
+    wsha = wsha.hexdigest()
     from accelerate.utils import gather_object
     summary["processes_detail"] = gather_object([dict(rank=trainer.rank, data_sha256=task.data_sha.hexdigest(),
                                                       weights_sha256=wsha)])
@@ -256,7 +251,7 @@ def _report(trainer:Trainer, task:MLMTask, tokenizer, summary:dict):
         f"skipped "
         f"({ds['skipped_empty']:,} empty, {ds['bad_rows']:,} malformed)")
     demo = []
-    for i, t in enumerate(heldout_texts(trainer.cfg, tokenizer) if not _sharded(trainer.accelerator) else []):
+    for i, t in enumerate(heldout_texts(trainer.cfg, tokenizer) if engine_kind(trainer.accelerator) != "FSDP2" else []):
         if len(demo) >= 4 or i >= 200: break
         if (x := mask_one_word(t, tokenizer, max_tokens=trainer.cfg.data.max_length)): demo.append(x)
     if demo:

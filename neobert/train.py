@@ -19,6 +19,8 @@ from .config import OptimizerConfig, SchedulerConfig, TrainerConfig, WandbConfig
 from .optim import param_groups, build_optimizer, decay_end, lr_at, build_scheduler
 from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_model
 from .checkpoint import CheckpointManager, CorruptCheckpoint, RunLock, Preemption, Preempted, load_plain
+from .engines import (requested_engine, setup_engine, engine_kind, gathered_state_dict, save_optimizer, load_optimizer,
+                      DEEPSPEED_UNSUPPORTED)
 from .measure import (set_cpu_threads, keep_freed_memory, batch_tokens, attended_pairs, model_flops_per_token,
                              model_flops,
                              PEAK_BF16_TFLOPS, peak_tflops_of, guess_peak_tflops, categorize, summarize_profile,
@@ -71,8 +73,9 @@ def accumulation_steps(tcfg:TrainerConfig, max_length:int, world_size:int=1) -> 
 
 def make_accelerator(tcfg:TrainerConfig, max_length:int=512, **kwargs):
     """Build the run's `Accelerator` (CPU processes over gloo when there is no CUDA), with precision and accumulation
-    set."""
+    set, running the engine the launch asked for (`setup_engine`: FSDP2 on CPUs too) or stopping."""
     from accelerate import Accelerator, PartialState
+    if requested_engine() == "DEEPSPEED": raise UserError(DEEPSPEED_UNSUPPORTED)
     cuda = torch.cuda.is_available()
     world = PartialState(cpu=not cuda).num_processes
     if cuda and tcfg.tf32:
@@ -80,9 +83,8 @@ def make_accelerator(tcfg:TrainerConfig, max_length:int=512, **kwargs):
     ga = accumulation_steps(tcfg, max_length, world)
     acc = Accelerator(cpu=not cuda, mixed_precision=resolve_mixed_precision(tcfg, cuda), gradient_accumulation_steps=ga,
                       **kwargs)
-    if acc.gradient_accumulation_steps != ga and "DEEPSPEED" not in str(acc.distributed_type):
-        acc.gradient_accumulation_steps = ga         # an accelerate config file's value must not override ours
-    return acc
+    acc.gradient_accumulation_steps = ga             # an accelerate config file's value must not override ours
+    return setup_engine(acc)
 
 # %% ../nbs/06_train.ipynb #b2264815
 class NonFiniteError(UserError):
@@ -134,10 +136,6 @@ def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0,
             gstats += torch.stack([loss.detach().double(), (pred == tgt).sum().double()])
     return accelerator.reduce(torch.cat([gstats, counts]), "sum")
 
-def _engine(accelerator) -> str:
-    "NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED, ..."
-    return str(accelerator.distributed_type).split(".")[-1]
-
 def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:float, stats:torch.Tensor|None=None,
                  loss_limit:float=math.inf) -> tuple[float, bool, torch.Tensor|None]:
     """Clip, check finiteness, step optimizer and scheduler. Returns (grad_norm, updated, stats on the host): a
@@ -152,8 +150,8 @@ def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:f
     if stats is not None: parts.append(stats.detach().reshape(-1).double().to(dev))
     host = torch.cat(parts).cpu()                                  # one sync
     loss, norm = float(host[0]), float(host[1])
-    # fp16's GradScaler (and DeepSpeed) skip overflowing steps themselves: for them only the loss is checked here
-    own_check = getattr(accelerator, "scaler", None) is None and _engine(accelerator) != "DEEPSPEED"
+    # fp16's GradScaler skips overflowing steps itself: with it only the loss is checked here
+    own_check = getattr(accelerator, "scaler", None) is None
     ok = math.isfinite(loss) and loss <= loss_limit and (math.isfinite(norm) or not own_check)
     if ok: optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -372,20 +370,14 @@ def save_training_state(d:Path, accelerator, model, optimizer, scheduler, tokeni
     trainer state, each process's random state and data position."""
     r, main = accelerator.process_index, accelerator.is_main_process
     bare = accelerator.unwrap_model(model, keep_torch_compile=False)
-    # gathers shards
-    sd = accelerator.get_state_dict(model) if _engine(accelerator) in ("FSDP", "DEEPSPEED") else bare.state_dict()
+    sd = gathered_state_dict(accelerator, model)                 # under FSDP2 the shards, gathered (on rank 0)
     if main:
         with _quiet_hf(): bare.save_pretrained(d, state_dict=sd, max_shard_size="1000GB")
         tokenizer.save_pretrained(d)
         torch.save(scheduler.state_dict(), d / "scheduler.pt")
         save_config(cfg, d / "config.yaml")
         (d / "trainer_state.json").write_text(json.dumps(tstate, indent=1))
-    kind = _engine(accelerator)
-    if kind == "FSDP":
-        from accelerate.utils import save_fsdp_optimizer
-        save_fsdp_optimizer(accelerator.state.fsdp_plugin, accelerator, optimizer, model, str(d / "optimizer"))
-    elif kind == "DEEPSPEED": model.save_checkpoint(str(d / "engine"))
-    elif main: torch.save(optimizer.state_dict(), d / "optimizer.pt")
+    save_optimizer(d, accelerator, model, optimizer)             # optimizer.pt, or optimizer/ per shard under FSDP2
     (d / "rng").mkdir(exist_ok=True); (d / "data").mkdir(exist_ok=True)
     torch.save(rng_state(), d / "rng" / f"rank-{r}.pt")
     (d / "data" / f"rank-{r}.json").write_text(json.dumps(stream.state_dict()))
@@ -394,15 +386,9 @@ def save_training_state(d:Path, accelerator, model, optimizer, scheduler, tokeni
 def restore_training_state(d:Path, accelerator, model, optimizer, scheduler, cfg:Config, changed=(), stream=None):
     """Load checkpoint `d`'s optimizer, scheduler and this process's random state (and data position, given
     `stream`); `changed` settings retarget the optimizer. Pickles are refused."""
-    kind, r = _engine(accelerator), accelerator.process_index
-    if kind == "FSDP":
-        from accelerate.utils import load_fsdp_optimizer
-        load_fsdp_optimizer(accelerator.state.fsdp_plugin, accelerator, optimizer, model, str(d / "optimizer"))
-    elif kind == "DEEPSPEED": model.load_checkpoint(str(d / "engine"), load_module_strict=True)
-    opt_sd = load_plain(d / "optimizer.pt") if kind not in ("FSDP", "DEEPSPEED") else None
-    sched_sd = load_plain(d / "scheduler.pt")
-    if changed and opt_sd is not None: retarget_optimizer_state(opt_sd, sched_sd, optimizer, cfg)
-    if opt_sd is not None: optimizer.load_state_dict(opt_sd)
+    r, sched_sd = accelerator.process_index, load_plain(d / "scheduler.pt")
+    retarget = (lambda opt_sd: retarget_optimizer_state(opt_sd, sched_sd, optimizer, cfg)) if changed else None
+    load_optimizer(d, accelerator, model, optimizer, retarget)   # either layout, into the running engine
     scheduler.load_state_dict(sched_sd)
     if stream is not None: stream.load_state_dict(json.loads((d / "data" / f"rank-{r}.json").read_text()))
     set_rng_state(load_plain(d / "rng" / f"rank-{r}.pt"))

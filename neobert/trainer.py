@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from .config import Config, save_config
 from .checkpoint import CheckpointManager, CorruptCheckpoint, Preemption, Preempted
 from .measure import StepProfiler
+from .engines import describe_engine, load_full_weights
 from .train import (make_accelerator, apply_update, MetricsLogger, NonFiniteError, LossSpikeGuard, TrainHooks,
                            check_resume,
                            save_training_state, restore_training_state, tokenizer_fingerprint, open_run, find_resume)
@@ -109,6 +110,7 @@ def prepare(self:Trainer, model, optimizer):
                                  cat_in_place=tc.compile_cat_in_place)
     self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
     self.unwrapped = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+    self.say(describe_engine(self.accelerator, self.model))
     return self.model, self.optimizer
 
 @patch
@@ -160,7 +162,7 @@ def rollback(self:Trainer, step:int, loss:float, limit:float) -> int:
                              f"(trainer.loss_spike_max_rollbacks); "
                              f"stopped (the last good checkpoint is {last})")
     back = json.loads((last / "trainer_state.json").read_text())
-    self.unwrapped.load_state_dict(load_file(last / "model.safetensors"), strict=True)
+    load_full_weights(self.accelerator, self.model, load_file(last / "model.safetensors"))    # sharded again (FSDP2)
     restore_training_state(last, self.accelerator, self.model, self.optimizer, self.scheduler, self.cfg)
     ts.update(back, rollbacks=ts["rollbacks"], skipped_steps=ts["skipped_steps"], consecutive_skips=0)
     self.guard.history.clear(); self.guard.history.extend(back.get("loss_history", [])); self.guard.run = 0
