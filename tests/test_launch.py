@@ -38,3 +38,24 @@ def test_shipped_config_at_its_process_count(config, tmp_path):
         assert s["processes"] == n and len(s["processes_detail"]) == n
         ck = out / "checkpoints" / "step-2"
         assert (ck / "model.safetensors").is_file() and (ck / "optimizer").is_dir()
+
+def test_fine_tuning_evaluations_on_more_ranks_than_rows(tmp_path):
+    """GLUE's, token classification's and contrastive's validation (tests/eval_ranks.py) on 3 processes: 2 validation
+    rows (sst2: 5 in batches of 2, uneven shards) give each loss and metric of 1 process on the same models, every
+    row once; models of another seed differ (the comparison can fail)."""
+    env = {**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}
+    three = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "3",
+             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+             str(free_port()), "tests/eval_ranks.py", str(tmp_path / "3.json")]
+    for cmd in (three, [sys.executable, "tests/eval_ranks.py", str(tmp_path / "1.json")],
+                [sys.executable, "tests/eval_ranks.py", str(tmp_path / "other.json"), "1"]):
+        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    many, one, other = (json.loads((tmp_path / f"{k}.json").read_text()) for k in ("3", "1", "other"))
+    assert (many["processes"], one["processes"]) == (3, 1)
+    assert (many["sst2"]["rows"], many["stsb"]["rows"]) == (5, 2)                    # no row lost or doubled
+    for k in ("sst2", "stsb", "tokens", "contrastive"):
+        a, b = (d[k] if k == "contrastive" else d[k]["metrics"] | {"loss": d[k]["loss"]} for d in (many, one))
+        assert a.keys() == b.keys() and all(abs(a[m] - b[m]) <= 1e-6 * max(1, abs(b[m])) for m in a), (k, a, b)
+        c = other[k]["loss"]
+        assert abs(c - b["loss"]) > 1e-4, (k, c, b["loss"])                           # negative control
