@@ -5,7 +5,7 @@
 - both scripts pass `bash -n`;
 - scripts/pretrain.py under torchrun (2 CPU processes over gloo, through jobs/torchrun_pretrain.sh itself) finishes on
   both ranks with identical replicas, and its held-out loss is that of 1 process on the same checkpoint."""
-import os, sys, shlex, subprocess
+import os, sys, json, shlex, subprocess
 import pytest
 from conftest import ROOT, OFFLINE
 from launch_util import TINY_RUN, free_port, check_replicas_and_eval
@@ -63,3 +63,52 @@ def test_torchrun_on_cpu(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 process(es) on cpu" in r.stdout
     check_replicas_and_eval(out, 2)
+
+FAKE_SRUN = """#!/bin/bash
+# one node: drop srun's options, run the task as node 0
+while [[ $1 == --* ]]; do shift; done
+SLURM_NODEID=0 SLURM_PROCID=0 exec "$@"
+"""
+FAKE_SCONTROL = """#!/bin/bash
+# 'show hostnames LIST' -> localhost; 'requeue ID' -> recorded
+if [[ $1 == show ]]; then echo localhost; else echo "$*" >> "$FAKE_SLURM_LOG"; fi
+"""
+
+def test_slurm_time_limit_saves_requeues_and_resumes(tmp_path):
+    """The batch path of jobs/slurm_pretrain.sh with fake `srun` (one node) and `scontrol`, 2 CPU processes: SIGUSR1
+    to the batch shell (SLURM's --signal=B:USR1@120) -> the trainers get SIGTERM, write a checkpoint and stop; the
+    job calls `scontrol requeue JOBID`; the same script run again resumes from that checkpoint and finishes."""
+    import time, signal
+    bin_ = tmp_path / "bin"; bin_.mkdir()
+    for name, text in (("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
+        (bin_ / name).write_text(text); (bin_ / name).chmod(0o755)
+    out, log = tmp_path / "run", tmp_path / "slurm.log"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}, **OFFLINE,
+           "PATH": f"{bin_}:{os.environ['PATH']}", "FAKE_SLURM_LOG": str(log), "SLURM_NNODES": "1",
+           "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": "77", "SLURM_SUBMIT_DIR": str(ROOT), "GPUS_PER_NODE": "2",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": "1",
+           "LAUNCH": f"{sys.executable} -m accelerate.commands.launch", "CONFIG": "configs/pretrain_tiny.yaml",
+           "OUTPUT_DIR": str(out)}
+    run = [*TINY_RUN[2:], "--trainer.save_steps", "100000", "--trainer.eval_steps", "100000", "--trainer.log_steps", "10"]
+    p = subprocess.Popen(["bash", str(JOBS / "slurm_pretrain.sh"), *run, "--trainer.max_steps", "100000"], cwd=ROOT,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        t0 = time.monotonic()
+        while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().strip()):
+            assert p.poll() is None and time.monotonic() - t0 < 200, "the job did not start training"
+            time.sleep(0.5)
+        p.send_signal(signal.SIGUSR1)
+        text = p.communicate(timeout=120)[0]
+    finally:
+        if p.poll() is None: p.kill()
+    assert p.returncode != 0 and "requeueing job 77" in text, text[-3000:]
+    assert log.read_text().split() == ["requeue", "77"]
+    steps = [int(d.name.split("-")[1]) for d in (out / "checkpoints").glob("step-*")]
+    assert len(steps) == 1 and 0 < steps[0] < 100000, steps                  # the checkpoint written on SIGTERM
+    n = steps[0]
+    r = subprocess.run(["bash", str(JOBS / "slurm_pretrain.sh"), *run, "--trainer.max_steps", str(n + 2)], cwd=ROOT,
+                       env={**env, "MASTER_PORT": str(free_port())}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert f"(step {n}," in r.stdout and "requeue" not in log.read_text().split()[2:]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["steps"] == n + 2 and s["processes"] == 2
