@@ -102,6 +102,7 @@ def test_slurm_time_limit_saves_requeues_and_resumes(tmp_path):
     finally:
         if p.poll() is None: p.kill()
     assert p.returncode != 0 and "requeueing job 77" in text, text[-3000:]
+    assert text.count("exitcode  : 143") == 2, text[-3000:]                    # both trainers: saved, then 128 + 15
     assert log.read_text().split() == ["requeue", "77"]
     steps = [int(d.name.split("-")[1]) for d in (out / "checkpoints").glob("step-*")]
     assert len(steps) == 1 and 0 < steps[0] < 100000, steps                  # the checkpoint written on SIGTERM
