@@ -4,7 +4,8 @@
   first host as main_process_ip; jobs/torchrun_pretrain.sh likewise with torchrun's flags;
 - both scripts pass `bash -n`;
 - scripts/pretrain.py under torchrun (2 CPU processes over gloo, through jobs/torchrun_pretrain.sh itself) finishes on
-  both ranks with identical replicas, and its held-out loss is that of 1 process on the same checkpoint."""
+  both ranks with identical replicas, and its held-out loss is that of 1 process on the same checkpoint;
+- the SLURM batch path with fake srun/scontrol: SIGUSR1 before the time limit -> checkpoint, requeue, resume."""
 import os, sys, json, shlex, subprocess
 import pytest
 from conftest import ROOT, OFFLINE
