@@ -40,10 +40,16 @@ def check_replicas_and_eval(out, world:int, step:int=2):
     assert s["processes"] == world and [d["rank"] for d in ranks] == list(range(world)) and s["steps"] == step
     assert len({d["weights_sha256"] for d in ranks}) == 1 and ranks[0]["weights_sha256"]     # identical replicas
     assert len({d["data_sha256"] for d in ranks}) == world                                  # ... from different data
+    check_eval(out, step)
+    return s
+
+def check_eval(out, step:int=2):
+    """Run `out`'s held-out loss at its end (evaluated sharded over its processes) is that of 1 process on checkpoint
+    `step`, the same masked tokens and baseline; checkpoint `step - 1` gives another loss (the comparison can fail)."""
+    s = json.loads((Path(out) / "summary.json").read_text())
     one = heldout_eval(out, step)
     assert s["val_masked_tokens"] == one["tokens"] > 0                                      # nothing double-counted
     assert abs(s["val_mlm_loss"] - one["loss"]) < 1e-5 * one["loss"], (s["val_mlm_loss"], one)
     assert abs(s["unigram_baseline_loss"] - one["baseline"]) < 1e-9 * one["baseline"]
     other = heldout_eval(out, step - 1)                                                     # negative control
     assert other["tokens"] == one["tokens"] and abs(other["loss"] - one["loss"]) > 1e-4, (other, one)
-    return s

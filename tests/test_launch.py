@@ -8,7 +8,7 @@ import os, sys, json, subprocess, importlib.util
 from pathlib import Path
 import pytest, yaml
 from conftest import ROOT, OFFLINE
-from launch_util import TINY_RUN, free_port, check_replicas_and_eval
+from launch_util import TINY_RUN, free_port, check_replicas_and_eval, check_eval
 
 def _param(path):
     name, marks = path.name, []
@@ -38,6 +38,7 @@ def test_shipped_config_at_its_process_count(config, tmp_path):
         assert s["processes"] == n and len(s["processes_detail"]) == n
         ck = out / "checkpoints" / "step-2"
         assert (ck / "model.safetensors").is_file() and (ck / "optimizer").is_dir()
+        check_eval(out)                                  # every rank ran as many forwards: no hang, the 1-rank loss
 
 def test_fine_tuning_evaluations_on_more_ranks_than_rows(tmp_path):
     """GLUE's, token classification's and contrastive's validation (tests/eval_ranks.py) on 3 processes: 2 validation
