@@ -73,7 +73,7 @@ if [[ $NODE_TASK == 1 ]]; then                     # on each machine (srun's tas
     while kill -0 "$LAUNCHER" 2>/dev/null; do
         # the time limit near: SIGTERM once to this machine's trainers (the launcher's children), which save and exit
         if [[ -e $STOP ]]; then pkill -TERM -P "$LAUNCHER" || true; break; fi
-        sleep 5
+        sleep 2
     done
     STATUS=0; while kill -0 "$LAUNCHER" 2>/dev/null; do wait "$LAUNCHER" && STATUS=0 || STATUS=$?; done
     exit "$STATUS"
@@ -84,7 +84,7 @@ mkdir -p "$OUTPUT_DIR"; rm -f "$STOP"
 REQUEUE=0
 srun --ntasks-per-node=1 --kill-on-bad-exit=0 bash "$REPO/jobs/slurm_pretrain.sh" --node-task ${ARGS[@]+"${ARGS[@]}"} &
 SRUN=$!
-trap 'REQUEUE=1; touch "$STOP"' USR1               # every machine's task sees the file within 5 s
+trap 'REQUEUE=1; touch "$STOP"' USR1               # every machine's task sees the file within 2 s
 trap 'true' TERM                                   # preempted: the trainers got SIGTERM; SLURM requeues the job itself
 STATUS=0
 while kill -0 "$SRUN" 2>/dev/null; do wait "$SRUN" && STATUS=0 || STATUS=$?; done
