@@ -251,7 +251,7 @@ class TrainerConfig:
                                       "Checkpoints to keep: the newest ones that verify by content (a corrupt one is "
                                       "moved to checkpoints/corrupt/, never deleted).", ge=1)
     eval_steps: int = cfg_field(5000, "Held-out evaluation every this many steps.", ge=1)
-    eval_batches: int = cfg_field(50, "Validation batches per evaluation.", ge=1)
+    eval_batches: int = cfg_field(50, "Validation batches per evaluation, shared among the processes.", ge=1)
     log_steps: int = cfg_field(100, "Log metrics every this many steps.", ge=1)
     mixed_precision: str = cfg_field("auto", "auto: bf16 on GPU, fp32 on CPU.", choices=["auto", "no", "bf16", "fp16"])
     tf32: bool = cfg_field(True, "Allow TF32 matmuls on Ampere+ GPUs.")

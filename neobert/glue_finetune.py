@@ -75,17 +75,18 @@ def majority_baseline(task:TaskSpec, train_labels, evals:dict) -> dict:
 # %% ../nbs/07a_glue_finetune.ipynb #12bcb6ba
 @torch.no_grad()
 def evaluate_split(model, loader, accelerator, task:TaskSpec) -> tuple:
-    "(metrics, mean loss, logits) of `model` on one validation loader, gathered over processes."
+    """(metrics, mean loss, logits) of `model` on one validation loader, gathered over processes (each row once, however
+    many processes: the loss too is computed from the gathered logits)."""
     was_training = model.training; model.eval()
-    L, Y, tot, n = [], [], 0.0, 0
+    L, Y = [], []
     for batch in loader:
-        out = model(**batch)
-        logits, labels = accelerator.gather_for_metrics((out.logits.float(), batch["labels"]))
+        logits, labels = accelerator.gather_for_metrics((model(**batch).logits.float(), batch["labels"]))
         L.append(logits.cpu()); Y.append(labels.cpu())
-        tot += float(out.loss) * len(batch["labels"]); n += len(batch["labels"])
     model.train(was_training)
-    logits, labels = torch.cat(L).numpy(), torch.cat(Y).numpy()
-    return compute_metrics(task, logits, labels), tot / max(n, 1), logits
+    lg, y = torch.cat(L).double(), torch.cat(Y)
+    F = torch.nn.functional
+    loss = F.mse_loss(lg.squeeze(-1), y.double()) if task.is_regression else F.cross_entropy(lg, y.long())
+    return compute_metrics(task, lg.float().numpy(), y.numpy()), loss.item(), lg.float().numpy()
 
 def model_max_length(model, tokenizer) -> int:
     """Longest input the model takes: NeoBERT's max_length (RoPE), else the smaller of its position table and the

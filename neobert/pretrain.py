@@ -19,7 +19,7 @@ from .trainer import Trainer, TrainTask, enable_gradient_checkpointing
 from .engines import engine_kind, gathered_state_dict, weight_norm
 
 # %% auto #0
-__all__ = ['data_skips', 'heldout_texts', 'plot_curves', 'MLMTask', 'pretrain', 'pretrain_cli']
+__all__ = ['data_skips', 'heldout_texts', 'plot_curves', 'MLMTask', 'pretrain', 'validation_batches', 'pretrain_cli']
 
 # %% ../nbs/06b_pretrain.ipynb #cc65f2aa
 def data_skips(stream) -> int:
@@ -140,11 +140,10 @@ def _pretrain(trainer:Trainer) -> dict:
     trainer.state_extra = dict(gradient_accumulation_steps=ga, cpu_threads=threads)
     _say_model(trainer, threads)
     train_stream = build_pretraining_stream(cfg, tokenizer, "train", rank=trainer.rank, world_size=trainer.world)
-    val_stream = build_pretraining_stream(cfg, tokenizer, "validation", rank=trainer.rank, world_size=trainer.world)
     trainer.restore(scheduler, train_stream if trainer.hooks.restore_data else None)
     if trainer.resume is not None:
         trainer.say(f"resumed from {trainer.resume} (step {trainer.ts['step']}, {trainer.ts['tokens']:,} tokens seen)")
-    val_batches = _val_batches(trainer, val_stream)
+    val_batches = validation_batches(cfg, tokenizer)
     task = MLMTask(trainer, tokenizer, val_batches, _baseline(trainer, tokenizer, val_batches))
     trainer.open_logger()
     trainer.data = Prefetcher(train_stream, ga if cfg.data.prefetch_batches is None else cfg.data.prefetch_batches)
@@ -186,17 +185,15 @@ def _say_model(trainer:Trainer, threads:int):
                 f"attention {mc.attn_backend}, " + (comp if tc.compile else "eager"))
 
 # %% ../nbs/06b_pretrain.ipynb #d865e31c
-def _val_batches(trainer:Trainer, val_stream) -> list:
-    "The first `trainer.eval_batches` validation batches, as many on every process."
+def validation_batches(cfg:Config, tokenizer) -> list:
+    """The held-out set: the first `trainer.eval_batches` batches of the whole validation split, the same on every
+    process (`evaluate_mlm` shares them out), so any number of processes evaluates the same set."""
+    from neobert.collator import build_pretraining_stream
     val_batches = []
-    for b in val_stream:
+    for b in build_pretraining_stream(cfg, tokenizer, "validation"):
         val_batches.append(b)
-        if len(val_batches) >= trainer.tc.eval_batches: break
-    n_val = torch.tensor(len(val_batches), device=trainer.accelerator.device)
-    if trainer.world > 1: n_val = trainer.accelerator.reduce(n_val, "min")
-    val_batches = val_batches[:int(n_val)]
-    if not val_batches: raise UserError("the validation split produced no batches: add validation data or lower "
-                                        "trainer.batch_size")
+        if len(val_batches) >= cfg.trainer.eval_batches: break
+    if not val_batches: raise UserError("the validation split produced no batches: add validation data")
     return val_batches
 
 def _baseline(trainer:Trainer, tokenizer, val_batches:list) -> float:
@@ -205,7 +202,7 @@ def _baseline(trainer:Trainer, tokenizer, val_batches:list) -> float:
     cfg = trainer.cfg
     counts = token_counts(cfg, tokenizer, "train", max_documents=None if cfg.data.source in ("embedded", "files")
                           else 50_000)
-    return unigram_baseline_loss(counts, val_batches, trainer.accelerator)
+    return unigram_baseline_loss(counts, val_batches)
 
 # %% ../nbs/06b_pretrain.ipynb #5d39ed38
 def _summary(trainer:Trainer, task:MLMTask, step:int, t_begin:float) -> dict:

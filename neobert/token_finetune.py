@@ -108,19 +108,20 @@ def _flat(m:dict) -> dict:
 
 @torch.no_grad()
 def evaluate_tokens(model, loader, accelerator, rows:list, sentences:list, id2label:dict) -> tuple[dict, float]:
-    """(word-level metrics, mean loss) of `model` on an encoded split (`rows` of `sentences`, in the loader's
-    order), gathered over processes."""
+    """(word-level metrics, mean loss over labelled tokens) of `model` on an encoded split (`rows` of `sentences`, in
+    the loader's order), gathered over processes: each row once, however many processes."""
     was = model.training; model.eval()
     preds, tot, n = [], 0.0, 0
     for batch in loader:
-        out = model(**batch)
-        p = accelerator.pad_across_processes(out.logits.argmax(-1), dim=1, pad_index=-1)
-        preds += accelerator.gather_for_metrics(p).cpu().tolist()
-        tot += float(out.loss) * len(batch["labels"]); n += len(batch["labels"])
+        lg, lab = model(**batch).logits.float(), batch["labels"]
+        nll = torch.nn.functional.cross_entropy(lg.transpose(1, 2), lab, ignore_index=-100, reduction="none")
+        p = accelerator.pad_across_processes(lg.argmax(-1), dim=1, pad_index=-1)
+        p, s, k = accelerator.gather_for_metrics((p, nll.double().sum(1), (lab != -100).sum(1)))    # per row
+        preds += p.cpu().tolist(); tot += s.sum().item(); n += k.sum().item()
     model.train(was)
     words = [word_predictions(p, r["word_ids"], len(sentences[r["index"]].words), id2label)
              for p, r in zip(preds, rows)]
-    loss = accelerator.reduce(torch.tensor(tot / max(n, 1), device=accelerator.device), "mean").item()
+    loss = tot / max(n, 1)
     return _flat(token_metrics([sentences[r["index"]].tags for r in rows], words)), loss
 
 # %% ../nbs/07c_token_finetune.ipynb #1895e9e8

@@ -29,9 +29,9 @@ from .measure import (set_cpu_threads, keep_freed_memory, batch_tokens, attended
 # %% auto #0
 __all__ = ['SHAPE_KEYS', 'RESUME_APPLIED', 'RESUME_REFUSED', 'set_seed', 'rng_state', 'set_rng_state', 'resolve_mixed_precision',
            'accumulation_steps', 'make_accelerator', 'NonFiniteError', 'to_device', 'forward_backward', 'apply_update',
-           'MetricsLogger', 'evaluate_mlm', 'unigram_logprobs', 'unigram_baseline_loss', 'mask_one_word', 'fill_mask',
-           'tokenizer_fingerprint', 'build_model', 'check_resume', 'retarget_optimizer_state', 'save_training_state',
-           'restore_training_state', 'LossSpikeGuard', 'TrainHooks', 'open_run', 'find_resume']
+           'MetricsLogger', 'eval_shares', 'evaluate_mlm', 'unigram_logprobs', 'unigram_baseline_loss', 'mask_one_word',
+           'fill_mask', 'tokenizer_fingerprint', 'build_model', 'check_resume', 'retarget_optimizer_state',
+           'save_training_state', 'restore_training_state', 'LossSpikeGuard', 'TrainHooks', 'open_run', 'find_resume']
 
 # %% ../nbs/06_train.ipynb #572ad9d8
 def set_seed(seed:int):
@@ -204,22 +204,32 @@ class MetricsLogger:
     def close(self):
         if self.run is not None: self.run.finish(); self.run = None
 
+# %% ../nbs/06_train.ipynb #c5a9a530
+def eval_shares(n:int, rank:int=0, world:int=1) -> list[tuple[int, float]]:
+    """Process `rank`'s share of `n` evaluation batches as (index, weight): every `world`-th batch from `rank`, padded
+    with weight-0 repeats of batch 0 so that every process runs as many forwards."""
+    return [(i, 1.0) if (i := rank + k * world) < n else (0, 0.0) for k in range(-(-n // world))]
+
 # %% ../nbs/06_train.ipynb #e69d2b6b
 def _reduce(t, accelerator):
     return accelerator.reduce(t, "sum") if accelerator is not None and accelerator.num_processes > 1 else t
 
 @torch.no_grad()
 def evaluate_mlm(model, batches:Iterable[dict], accelerator=None) -> dict:
-    "Held-out MLM loss (mean over masked tokens) and masked-token accuracy over `batches`, summed over processes."
+    """Held-out MLM loss (mean over masked tokens) and masked-token accuracy over `batches`, the same on every process:
+    each evaluates its share (`eval_shares`), the sums all-reduced; the result does not depend on the process count."""
     dev = accelerator.device if accelerator is not None else next(model.parameters()).device
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
+    batches = list(batches)
     was = model.training; model.eval()
     s = torch.zeros(3, device=dev, dtype=torch.float64)
-    for b in batches:
-        b = to_device(b, dev); lab = b["labels"]
+    for i, w in eval_shares(len(batches), rank, world):
+        b = to_device(batches[i], dev); lab = b["labels"]
         out = model(**b, num_items_in_batch=torch.tensor(1.0, device=dev))      # loss = sum over masked tokens
         pred = out.logits.argmax(-1)
         if pred.dim() > 1: pred = pred[lab != -100]
-        s += torch.stack([out.loss.double(), (pred == lab[lab != -100]).sum().double(), (lab != -100).sum().double()])
+        if w: s += torch.stack([out.loss.double(), (pred == lab[lab != -100]).sum().double(),
+                                (lab != -100).sum().double()])
     model.train(was)
     s = _reduce(s, accelerator)
     n = max(s[2].item(), 1)
@@ -230,14 +240,14 @@ def unigram_logprobs(counts:torch.Tensor) -> torch.Tensor:
     c = counts.double() + 1
     return (c / c.sum()).log()
 
-def unigram_baseline_loss(counts:torch.Tensor, batches:Iterable[dict], accelerator=None) -> float:
-    "Cross-entropy of the masked tokens of `batches` under the (add-one smoothed) unigram distribution of `counts`."
+def unigram_baseline_loss(counts:torch.Tensor, batches:Iterable[dict]) -> float:
+    """Cross-entropy of the masked tokens of `batches` under the (add-one smoothed) unigram distribution of `counts`
+    (cheap: every process computes it on all the batches)."""
     lp = unigram_logprobs(counts)
     s = torch.zeros(2, dtype=torch.float64)
     for b in batches:
         t = b["labels"][b["labels"] != -100].cpu()
         s += torch.stack([-lp[t].sum(), torch.tensor(float(t.numel()), dtype=torch.float64)])
-    if accelerator is not None: s = _reduce(s.to(accelerator.device), accelerator).cpu()
     return (s[0] / s[1].clamp(min=1)).item()
 
 # %% ../nbs/06_train.ipynb #6e627a59
