@@ -392,7 +392,8 @@ def log_metrics(self:ContrastiveTask, step:int, lr:float) -> Optional[dict]:
 @patch
 @torch.no_grad()
 def evaluate(self:ContrastiveTask, step:int) -> Optional[dict]:
-    "Held-out InfoNCE loss and top-1 accuracy (None without `contrastive.validation_rows`)."
+    """Held-out InfoNCE loss and top-1 accuracy (None without `contrastive.validation_rows`); every process evaluates all
+    the held-out rows, so any number of processes gives the same figures."""
     if not self.val_batches: return None
     model, acc, c = self.tr.model, self.tr.accelerator, self.c
     model.eval(); tot = torch.zeros(3, device=acc.device, dtype=torch.float64)
