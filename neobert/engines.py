@@ -76,7 +76,7 @@ def describe_engine(accelerator, model=None) -> str:
     from torch.distributed.fsdp import FSDPModule
     units = Counter(type(m).__name__.removeprefix("FSDP") for m in model.modules() if isinstance(m, FSDPModule))
     root = type(model).__name__.removeprefix("FSDP"); units[root] -= 1
-    per = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in units.items() if v > 0)
+    per = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(units.items(), key=lambda kv: -kv[1]) if v > 0)
     return f"engine: FSDP2 ({where}, params sharded per {per}, and the root {root})"
 
 # %% ../nbs/06d_engines.ipynb #ae71d0c3
