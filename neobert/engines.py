@@ -4,18 +4,21 @@
 
 # %% ../nbs/06d_engines.ipynb #6db31016
 from __future__ import annotations
-import os
+import os, pickle
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional
 import torch
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
+from torch.distributed.checkpoint._traverse import set_element
 from .config import UserError
-from .checkpoint import load_plain
+from .checkpoint import load_plain, CorruptCheckpoint
 
 # %% auto #0
 __all__ = ['DEEPSPEED_UNSUPPORTED', 'requested_engine', 'engine_kind', 'setup_engine', 'describe_engine', 'gathered_state_dict',
            'load_full_weights', 'weight_norm', 'optimizer_names', 'optimizer_state_by_name', 'save_optimizer',
-           'load_optimizer']
+           'dcp_read', 'load_optimizer']
 
 # %% ../nbs/06d_engines.ipynb #390dcd85
 def requested_engine(env:Optional[dict]=None) -> str:
@@ -121,10 +124,54 @@ def save_optimizer(d:Path, accelerator, model, optimizer):
     "The optimizer state into checkpoint folder `d`: `optimizer/` per shard under FSDP2, else `optimizer.pt` (rank 0)."
     opt = getattr(optimizer, "optimizer", optimizer)                   # Accelerate's wrapper
     if engine_kind(accelerator) == "FSDP2":
-        import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
         dcp.save({"optimizer": get_optimizer_state_dict(model, opt)}, checkpoint_id=Path(d) / "optimizer")
     elif accelerator.is_main_process: torch.save(optimizer.state_dict(), Path(d) / "optimizer.pt")
+
+# %% ../nbs/06d_engines.ipynb #3e928c6d
+def _dcp_class_ok(module:str, name:str) -> bool:
+    if module == "torch.distributed.checkpoint.metadata": return True
+    if module == "torch": return name == "Size" or isinstance(getattr(torch, name, None), torch.dtype)
+    return (module, name) in {("torch.serialization", "_get_layout"), ("pathlib", "PosixPath"), ("pathlib", "Path"),
+                              ("torch.distributed.checkpoint.filesystem", "_StorageInfo")}
+
+class _MetadataUnpickler(pickle.Unpickler):
+    "DCP metadata with DCP's own classes only: anything else is refused unread."
+    def find_class(self, module, name):
+        if not _dcp_class_ok(module, name): raise pickle.UnpicklingError(f"weights_only: {module}.{name} refused")
+        return super().find_class(module, name)
+
+class _SafeReader(dcp.FileSystemReader):
+    "DCP's file reader, its metadata read by `_MetadataUnpickler` (`refused`: it refused something)."
+    refused = False
+    def read_metadata(self, *args, **kwargs):
+        from torch.distributed.checkpoint.metadata import StorageMeta
+        with open(Path(self.path) / ".metadata", "rb") as f:
+            try: md = _MetadataUnpickler(f).load()
+            except pickle.UnpicklingError: self.refused = True; raise
+        if getattr(md, "storage_meta", None) is None: md.storage_meta = StorageMeta()
+        md.storage_meta.load_id = self.load_id
+        return md
+
+class _SafePlanner(DefaultLoadPlanner):
+    "DCP's load planner, its non-tensor items loaded with `weights_only=True` (`refused`: it refused one)."
+    refused = False
+    def load_bytes(self, read_item, value):
+        try: obj, fqn = torch.load(value, weights_only=True), read_item.dest_index.fqn
+        except pickle.UnpicklingError: self.refused = True; raise
+        if self.flatten_state_dict: set_element(self.original_state_dict, self.mappings[fqn], obj)
+        else: self.state_dict[fqn] = obj
+
+# %% ../nbs/06d_engines.ipynb #e79112b3
+def dcp_read(sd:dict, folder:Path, no_dist:bool=False):
+    """`torch.distributed.checkpoint.load` of `folder` into `sd`; pickled objects in it are refused unread (a
+    `CorruptCheckpoint`)."""
+    reader, planner = _SafeReader(folder), _SafePlanner()
+    try: dcp.load(sd, storage_reader=reader, planner=planner, no_dist=no_dist)
+    except BaseException:                                              # DCP's CheckpointException is one
+        if not (reader.refused or planner.refused): raise
+        raise CorruptCheckpoint(f"{folder} holds objects other than tensors (refused unread: its code did not run); "
+                                "restore it, or resume from another checkpoint") from None
 
 # %% ../nbs/06d_engines.ipynb #8d637e12
 def load_optimizer(d:Path, accelerator, model, optimizer, retarget:Optional[Callable[[dict], None]]=None):
@@ -140,9 +187,8 @@ def load_optimizer(d:Path, accelerator, model, optimizer, retarget:Optional[Call
     from torch.distributed.checkpoint.state_dict import StateDictOptions
     bare = accelerator.unwrap_model(model, keep_torch_compile=False)
     if sharded:
-        import torch.distributed.checkpoint as dcp
         sd = {"optimizer": get_optimizer_state_dict(model if fsdp else bare, opt)}    # the shapes to load into
-        dcp.load(sd, checkpoint_id=d / "optimizer", no_dist=accelerator.num_processes == 1)
+        dcp_read(sd, d / "optimizer", no_dist=accelerator.num_processes == 1)
         sd = sd["optimizer"]
     else: sd = optimizer_state_by_name(load_plain(d / "optimizer.pt"), optimizer_names(bare, opt))
     if retarget: retarget(sd)

@@ -191,3 +191,40 @@ def test_deepspeed_is_refused(monkeypatch):
     from neobert.train import make_accelerator
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     with pytest.raises(UserError, match="DeepSpeed is not supported"): make_accelerator(TrainerConfig())
+
+class Planted:
+    def __reduce__(self): return (os.system, ("touch planted-ran",))
+
+@pytest.mark.parametrize("where", [".metadata", "item"])
+def test_planted_pickle_in_sharded_optimizer_is_refused(ref, tmp_path, where, monkeypatch):
+    "DCP unpickles its .metadata and its non-tensor items: a planted object is refused unread (CorruptCheckpoint), its code never runs."
+    import pickle
+    from accelerate import Accelerator
+    from neobert.checkpoint import CorruptCheckpoint
+    from neobert.config import load_config
+    from neobert.model import NeoBERTLMHead
+    from neobert.optim import build_optimizer
+    from neobert.engines import load_optimizer
+    monkeypatch.chdir(tmp_path)
+    ck = tmp_path / "ck"; shutil.copytree(ref[0] / "checkpoints" / f"step-{STEPS}", ck)
+    md = ck / "optimizer" / ".metadata"
+    if where == ".metadata": md.write_bytes(pickle.dumps(Planted()))
+    else:                                                 # the first non-tensor item (a parameter group) made a planted object
+        from torch.distributed.checkpoint import FileSystemReader
+        m = FileSystemReader(ck / "optimizer").read_metadata()
+        idx = next(k for k, v in m.state_dict_metadata.items() if type(v).__name__ == "BytesStorageMetadata")
+        info = next(v for k, v in m.storage_data.items() if k.fqn == idx)
+        f = ck / "optimizer" / info.relative_path; b = bytearray(f.read_bytes())
+        import io; buf = io.BytesIO(); torch.save(Planted(), buf); new = buf.getvalue()
+        b[info.offset:info.offset + info.length] = b"\0" * info.length; f.write_bytes(bytes(b[:info.offset]) + new + bytes(b[info.offset + info.length:]))
+        info.length = len(new); md.write_bytes(pickle.dumps(m))
+    model = NeoBERTLMHead.from_pretrained(ck)
+    opt = build_optimizer(model, load_config(ck / "config.yaml", []).optimizer)
+    with pytest.raises(CorruptCheckpoint, match="refused unread"): load_optimizer(ck, Accelerator(cpu=True), model, opt)
+    assert not (tmp_path / "planted-ran").exists()
+    # negative control: torch's own DCP load runs the planted code
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+    try: dcp.load({"optimizer": get_optimizer_state_dict(model, opt)}, checkpoint_id=ck / "optimizer", no_dist=True)
+    except BaseException: pass                                            # (what it loaded is not a state; it ran first)
+    assert (tmp_path / "planted-ran").exists()
