@@ -47,7 +47,7 @@ check-clean: install
 # this runs every cell nbdev-test runs, so it takes nbdev-test's place and time. `make test-nbdev` runs nbdev-test itself.
 test: check-clean
 	$(PY) scripts/run_nb_kernel.py --n-workers 2
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 test-nbdev: install
 	$(BIN)/nbdev-test --n-workers 2
