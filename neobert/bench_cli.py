@@ -96,7 +96,9 @@ def summary(res:dict) -> dict:
     mem, ok = res.get("memory", {}), lambda rows: [r for r in rows if r.get("status") == "ok"]
     s = dict(preset=res.get("preset"), device=res.get("machine", {}).get("gpu") or res.get("machine", {}).get("device"),
              elapsed_s=round(res.get("elapsed_s", 0), 1),
-                 ratios={k: v for k, v in res.get("ratios", {}).items() if not k.endswith("by_len")},
+             ratios={k: v for k, v in res.get("ratios", {}).items() if not k.endswith("by_len") and k != "spread"},
+             ratio_spread={k: f"{v['median']:.3f} ({v['min']:.3f}-{v['max']:.3f}), {len(v['per_round'])} rounds"
+                           for k, v in res.get("ratios", {}).get("spread", {}).items()},
              train_tokens_per_s={f"{r['model']}/{r['variant']}/{r.get('backend')}@{r['seq_len']}": round(r["tokens_per_s"]) for r in ok(res.get("train", []))},
              corpus={f"{r['model']}/{r['batching']}/{r['variant']}": round(r["real_tokens_per_s"])
                      for r in ok(res.get("corpus", {}).get("rows", []))},
