@@ -144,7 +144,7 @@ def backend_of(model) -> str:
 
 # %% ../nbs/11c_bench_run.ipynb #eb3fd575
 def time_all(run:BenchRun, section:str, fns:dict, S:int, B:int, state:Callable, rnd:int=0):
-    "Time every contender's fn interleaved at length S, batch B; append one row each (round `rnd`) to `run.res[section]`."
+    "Time every contender's fn interleaved at length S, batch B; one row each (round `rnd`) in `run.res[section]`."
     b = run.cfg.bench
     peaks = CudaPeaks(run.dev, state)
     r = time_interleaved(fns, b.warmup, b.steps, run.dev, run.deadline, peaks)
@@ -152,11 +152,12 @@ def time_all(run:BenchRun, section:str, fns:dict, S:int, B:int, state:Callable, 
         mn, var = variant_of(n)
         run.res[section].append(result_row(mn, var, backend_of(run.models[n]), S, B, B * S, r["times"][n],
                                            r["warmup_s"].get(n),
-                                           run.parts[n], section == "train", run.peak, peaks.peaks.get(n)) | dict(round=rnd))
+                                           run.parts[n], section == "train", run.peak, peaks.peaks.get(n))
+                               | dict(round=rnd))
 
 # %% ../nbs/11c_bench_run.ipynb #3770c957
 def part_train(run:BenchRun, S:int, rnd:int=0):
-    "Training steps of every contender on fixed-length batches at length `S` (round `rnd`): ours packed, the peers padded."
+    "Training steps of every contender on fixed-length batches at length `S`, round `rnd`: ours packed, peers padded."
     B = max(1, run.cfg.bench.tokens_per_step // S)
     fb = fixed_batches(B, S, run.cfg.bench.seed)
     batches = {k: [to_device(fb[k], run.dev)] for k in ("packed", "padded")}
@@ -446,7 +447,8 @@ def compute_ratios(res:dict) -> dict:
         s = spread(vals); out[key] = s["median"] if s else None
         if s and len(s["per_round"]) > 1: sp[key] = s
     out["spread"] = sp
-    wide = [f"{k} {v['median']:.2f} ({v['min']:.2f}-{v['max']:.2f})" for k, v in sp.items() if v["spread"] > SPREAD_NOTE]
+    wide = [f"{k} {v['median']:.2f} ({v['min']:.2f}-{v['max']:.2f})" for k, v in sp.items()
+            if v["spread"] > SPREAD_NOTE]
     if wide: out["note"] = (f"spread over ±{SPREAD_NOTE:.0%} across {len(ks)} rounds, not settled: " + ", ".join(wide))
     return out
 

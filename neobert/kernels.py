@@ -26,7 +26,8 @@ def require_kernels(ops) -> None:
     missing, or no CUDA GPU outside Triton's interpreter."""
     need = ["triton"] + (["liger_kernel"] if "linear_ce" in ops else [])
     missing = [p for p in need if importlib.util.find_spec(p) is None]
-    if missing: raise UserError(f"model.kernels {list(ops)}: needs {', '.join(missing)} (pip install 'neobert[kernels]')")
+    if missing:
+        raise UserError(f"model.kernels {list(ops)}: needs {', '.join(missing)} (pip install 'neobert[kernels]')")
     if not torch.cuda.is_available() and not interpreting():
         raise UserError(f"model.kernels {list(ops)}: Triton kernels need a CUDA GPU and there is none here "
                         "(set model.kernels to [] to train with the eager ops)")
@@ -34,14 +35,14 @@ def require_kernels(ops) -> None:
 # %% ../nbs/03c_kernels.ipynb #a8f4d3ef
 @functools.cache
 def interpreter_floats() -> bool:
-    "Under `TRITON_INTERPRET=1`, pass float kernel arguments as fp32 scalars (as compiled Triton does); True if patched."
+    "Under `TRITON_INTERPRET=1`, pass float kernel arguments as fp32 scalars (as compiled Triton does); True if so."
     if not interpreting(): return False
     import numpy as np, triton.language as tl
     from triton.runtime import interpreter as ti
     cvt = ti._implicit_cvt
     def to_fp32(arg):
-        if isinstance(arg, float): return tl.tensor(ti.TensorHandle(np.array([arg], np.float32), tl.float32), tl.float32)
-        return cvt(arg)
+        if not isinstance(arg, float): return cvt(arg)
+        return tl.tensor(ti.TensorHandle(np.array([arg], np.float32), tl.float32), tl.float32)
     ti._implicit_cvt = to_fp32
     return True
 
@@ -75,7 +76,8 @@ class RMSNormFn(torch.autograd.Function):
                            if x2.is_cuda else 8))
         per = -(-n // progs)
         dx, dw = torch.empty_like(x2), torch.zeros(progs, N, dtype=torch.float32, device=x2.device)
-        if n: triton_ops().rmsnorm_bwd[(progs,)](dy.reshape(n, N).contiguous(), x2, w, rstd, dx, dw, n, N, per, BLOCK=pow2(N))
+        if n: triton_ops().rmsnorm_bwd[(progs,)](dy.reshape(n, N).contiguous(), x2, w, rstd, dx, dw, n, N, per,
+                                                 BLOCK=pow2(N))
         return dx.view(dy.shape), dw.sum(0).to(w.dtype), None
 
 # %% ../nbs/03c_kernels.ipynb #2f71e295

@@ -305,7 +305,7 @@ def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
     if model.config.position == "learned" and cfg.data.max_length > model.config.max_length:
         raise UserError(f"data.max_length ({cfg.data.max_length}) is longer than model.max_length "
                         f"({model.config.max_length}), the number of learned positions (model.position: learned)")
-    if mc.kernels: use_kernels(model, mc.kernels)      # fused Triton kernels (03c_kernels): refuses where they cannot run
+    if mc.kernels: use_kernels(model, mc.kernels)      # fused Triton kernels (03c_kernels); refused if they cannot run
     return model
 
 # %% ../nbs/06_train.ipynb #c5530c3f
