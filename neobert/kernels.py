@@ -11,9 +11,9 @@ from .layers import RMSNorm, SwiGLU
 from .model import NeoBERTBlock, NeoBERTLMHead, decoder_loss
 
 # %% auto #0
-__all__ = ['KERNELS', 'interpreting', 'require_kernels', 'interpreter_floats', 'triton_ops', 'pow2', 'RMSNormFn', 'TritonRMSNorm',
-           'rope_launch', 'RopeFn', 'rope_triton', 'SwiGLUGateFn', 'TritonSwiGLU', 'fused_decoder_loss', 'swap_classes',
-           'swap_rope', 'swap_linear_ce', 'use_kernels']
+__all__ = ['LOADED', 'KERNELS', 'interpreting', 'require_kernels', 'interpreter_floats', 'triton_ops', 'pow2', 'RMSNormFn',
+           'TritonRMSNorm', 'rope_launch', 'RopeFn', 'rope_triton', 'SwiGLUGateFn', 'TritonSwiGLU',
+           'fused_decoder_loss', 'swap_classes', 'swap_rope', 'swap_linear_ce', 'use_kernels']
 
 # %% ../nbs/03c_kernels.ipynb #56de2bab
 def interpreting() -> bool:
@@ -47,11 +47,15 @@ def interpreter_floats() -> bool:
     return True
 
 # %% ../nbs/03c_kernels.ipynb #feb1e08b
-@functools.cache
+LOADED = {}
+
 def triton_ops():
-    "`neobert.triton_kernels` (the `@triton.jit` kernels, 03d_triton_kernels), imported on first use."
-    import neobert.triton_kernels as tk
-    return tk
+    """`neobert.triton_kernels` (the `@triton.jit` kernels, 03d_triton_kernels), imported once, by `use_kernels`: no
+    import inside code that torch.compile traces."""
+    if "tk" not in LOADED:
+        import neobert.triton_kernels as tk
+        LOADED["tk"] = tk
+    return LOADED["tk"]
 
 # %% ../nbs/03c_kernels.ipynb #63d7ef72
 def pow2(n:int) -> int:
@@ -179,7 +183,7 @@ def use_kernels(model, ops):
     bad = [o for o in ops if o not in KERNELS]
     if bad: raise UserError(f"model.kernels: unknown kernel {bad[0]!r}: choose from {', '.join(KERNELS)}")
     require_kernels(ops)
-    interpreter_floats()
+    interpreter_floats(); triton_ops()
     for o in ops:
         if not KERNELS[o](model):
             raise UserError(f"model.kernels: {o!r} has nothing to replace in this model (norm "

@@ -98,6 +98,19 @@ def test_whole_model(interp):
     fused.model.layer_norm.eps = 1e-1
     assert abs(fused(input_ids=ids, labels=lab).loss - ref(input_ids=ids, labels=lab).loss) > 1e-4
 
+def test_whole_model_bf16(interp):
+    "Under bf16 autocast with the bf16 residual stream (the fast config's setting): the loss and gradients agree to bf16's precision."
+    ref = tiny_model(residual_in_fp32=False)
+    fused = K.use_kernels(copy.deepcopy(ref), list(K.KERNELS))
+    torch.manual_seed(1)
+    ids = torch.randint(1, 60, (2, 12)); lab = torch.where(torch.rand(2, 12) < 0.4, ids, -100)
+    with torch.autocast("cpu", torch.bfloat16):
+        l1, l2 = ref(input_ids=ids, labels=lab).loss, fused(input_ids=ids, labels=lab).loss
+    l1.backward(); l2.backward()
+    torch.testing.assert_close(l2, l1, rtol=2e-2, atol=2e-2)
+    g1 = torch.cat([p.grad.flatten() for p in ref.parameters()]); g2 = torch.cat([p.grad.flatten() for p in fused.parameters()])
+    assert (g1 - g2).norm() < 0.05 * g1.norm(), ((g1 - g2).norm(), g1.norm())
+
 def test_nothing_to_replace(interp):
     "An op with nothing to swap in the model is an error, not a silent no-op."
     with pytest.raises(UserError, match="'rmsnorm' has nothing to replace"): K.use_kernels(tiny_model(norm="layernorm"), ["rmsnorm"])

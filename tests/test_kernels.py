@@ -16,7 +16,7 @@ def test_kernels_match_eager_under_interpreter():
     r = run_script("-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/kernel_checks.py",
                    env={"TRITON_INTERPRET": "1"}, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert re.search(r"\b6 passed\b", r.stdout), r.stdout[-2000:]
+    assert re.search(r"\b7 passed\b", r.stdout), r.stdout[-2000:]
 
 def tiny():
     return NeoBERTLMHead(NeoBERTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
@@ -40,3 +40,17 @@ def test_trainer_refuses_on_cpu(tmp_path):
     r = run_script("scripts/pretrain.py", "--config", "configs/pretrain_tiny.yaml", "--model.kernels", "[rmsnorm]",
                    "--trainer.output_dir", tmp_path / "run", "--trainer.max_steps", "1", timeout=300)
     assert r.returncode == 2 and "model.kernels ['rmsnorm']" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+def test_gpu_check_plan(tmp_path):
+    "The kernel lever's GPU check: with and without the kernels at 1,024 and 4,096 tokens, then 03c's #| cuda cells."
+    from neobert.gpu_check import check_config, gpu_check
+    d = tmp_path / "data"; (d / "shards").mkdir(parents=True); (d / "shards/meta.json").write_text("{}")
+    (d / "tokenizer").mkdir(); (d / "tokenizer/tokenizer.json").write_text("{}")
+    cfg = check_config(ROOT / "configs/bench/gpu_check_kernels.yaml", ["--check.trainer_force", "true", "--check.data_dir", str(d)])
+    plan = gpu_check(cfg, tmp_path / "out", dry_run=True)["parts"]
+    assert [p["part"] for p in plan] == ["trainer_fast_1k", "trainer_fast_1k_kernels", "trainer_fast_4k", "trainer_fast_4k_kernels", "notebooks"]
+    args = {p["part"]: dict(zip(p["argv"][4::2], p["argv"][5::2])) for p in plan[:4]}
+    assert "--model.kernels" not in args["trainer_fast_1k"] and "--model.kernels" not in args["trainer_fast_4k"]
+    for k in ("trainer_fast_1k_kernels", "trainer_fast_4k_kernels"):
+        assert load_config(ROOT / "configs/pretrain_neobert_fast.yaml", [a for kv in args[k].items() for a in kv]).model.kernels == ["rmsnorm", "rope", "swiglu", "linear_ce"]
+    assert args["trainer_fast_4k"]["--data.max_length"] == "4096" and "nbs/03c_kernels.ipynb" in plan[-1]["argv"]
