@@ -54,3 +54,16 @@ def test_gpu_check_plan(tmp_path):
     for k in ("trainer_fast_1k_kernels", "trainer_fast_4k_kernels"):
         assert load_config(ROOT / "configs/pretrain_neobert_fast.yaml", [a for kv in args[k].items() for a in kv]).model.kernels == ["rmsnorm", "rope", "swiglu", "linear_ce"]
     assert args["trainer_fast_4k"]["--data.max_length"] == "4096" and "nbs/03c_kernels.ipynb" in plan[-1]["argv"]
+
+def test_other_scripts(monkeypatch):
+    "Fine-tuning applies model.kernels (so refuses on a CPU); the evaluation scripts refuse it: nothing is silently ignored."
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    from conftest import tokenizer_dir
+    from neobert.glue import load_classifier
+    cfg = load_config(None, ["--model.kernels", "[rope]", "--model.hidden_size", "32", "--model.num_hidden_layers", "1",
+                             "--model.num_attention_heads", "2", "--model.intermediate_size", "64",
+                             "--tokenizer.name_or_path", str(tokenizer_dir())])
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match=r"^model.kernels \['rope'\]: "): load_classifier(cfg, None, dict(num_labels=2))
+    r = run_script("scripts/perplexity.py", "--model.name_or_path", "x", "--model.kernels", "[rope]", timeout=120)
+    assert r.returncode == 2 and "model.kernels: the fused kernels are a training option" in r.stderr, r.stderr[-1000:]
