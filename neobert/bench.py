@@ -70,7 +70,9 @@ class BenchConfig:
     tokens_per_step: int = cfg_field(1024, "Tokens per training step (batch = tokens_per_step // length).", ge=1)
     infer_tokens: int = cfg_field(2048, "Tokens per inference step.", ge=1)
     warmup: int = cfg_field(1, "Untimed steps per contender first.", ge=0)
-    steps: int = cfg_field(3, "Timed rounds (each contender once per round).", ge=1)
+    steps: int = cfg_field(3, "Timed steps per contender, interleaved (each contender once in turn).", ge=1)
+    rounds: int = cfg_field(1, "Repeats of the training and corpus comparisons, interleaved (every length, the corpus, "
+                            "again); each ratio is the median over rounds with its min-max.", ge=1)
 
     def __post_init__(self):
         for p in self.peers:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11d_bench_cli.ipynb #5ba5b61b
 from __future__ import annotations
-import sys, json
+import sys, json, statistics
 from pathlib import Path
 import torch
 from .config import Config, UserError, split_config_arg, parse_overrides, config_help
@@ -94,12 +94,20 @@ def best_mfu(rows:list, model:str, variant:str):
 def summary(res:dict) -> dict:
     "The headline figures of a result."
     mem, ok = res.get("memory", {}), lambda rows: [r for r in rows if r.get("status") == "ok"]
+    def med(rows, key, val):      # each contender's figure: the median over rounds
+        d = {}
+        for r in ok(rows): d.setdefault(key(r), []).append(r[val])
+        return {k: round(statistics.median(v)) for k, v in d.items()}
     s = dict(preset=res.get("preset"), device=res.get("machine", {}).get("gpu") or res.get("machine", {}).get("device"),
              elapsed_s=round(res.get("elapsed_s", 0), 1),
-                 ratios={k: v for k, v in res.get("ratios", {}).items() if not k.endswith("by_len")},
-             train_tokens_per_s={f"{r['model']}/{r['variant']}/{r.get('backend')}@{r['seq_len']}": round(r["tokens_per_s"]) for r in ok(res.get("train", []))},
-             corpus={f"{r['model']}/{r['batching']}/{r['variant']}": round(r["real_tokens_per_s"])
-                     for r in ok(res.get("corpus", {}).get("rows", []))},
+             ratios={k: v for k, v in res.get("ratios", {}).items() if not k.endswith("by_len") and k != "spread"},
+             ratio_spread={k: f"{v['median']:.3f} ({v['min']:.3f}-{v['max']:.3f}), {len(v['per_round'])} rounds"
+                           for k, v in res.get("ratios", {}).get("spread", {}).items()},
+             train_tokens_per_s=med(res.get("train", []),
+                                    lambda r: f"{r['model']}/{r['variant']}/{r.get('backend')}@{r['seq_len']}",
+                                    "tokens_per_s"),
+             corpus=med(res.get("corpus", {}).get("rows", []), lambda r: f"{r['model']}/{r['batching']}/{r['variant']}",
+                        "real_tokens_per_s"),
              corpus_source=res.get("corpus", {}).get("source"),
              peak_mem_mb_at_longest={k: round(v["peak_mem_bytes"] / 2**20, 1) for k, v in mem.get("rows", {}).items()
                                      if "peak_mem_bytes" in v},

@@ -25,11 +25,11 @@ from .bench import (BENCH_SECTIONS, VOCAB, MLM_PROB, bench_config, preset_path, 
 from .bench_tuning import tune_train, block_traffic, variant_name, plot_tuning
 
 # %% auto #0
-__all__ = ['RATIO_DEFINITIONS', 'PEER_NOTES', 'BenchRun', 'on', 'start_run', 'run_settings', 'new_result', 'add_models',
-           'variant_of', 'backend_of', 'time_all', 'part_train', 'part_inference', 'corpus_row', 'part_corpus',
-           'step_memory', 'checkpointing_memory', 'part_memory', 'part_graph_breaks', 'part_tune', 'part_traffic',
-           'part_compile', 'part_backend', 'bench_parts', 'save_partial', 'run_part', 'tokens_per_s', 'length_ratios',
-           'compute_ratios', 'run_bench']
+__all__ = ['RATIO_DEFINITIONS', 'PEER_NOTES', 'SPREAD_NOTE', 'BenchRun', 'on', 'start_run', 'run_settings', 'new_result',
+           'add_models', 'variant_of', 'backend_of', 'time_all', 'part_train', 'part_inference', 'corpus_row',
+           'part_corpus', 'step_memory', 'checkpointing_memory', 'part_memory', 'part_graph_breaks', 'part_tune',
+           'part_traffic', 'part_compile', 'part_backend', 'bench_parts', 'save_partial', 'run_part', 'tokens_per_s',
+           'length_ratios', 'round_ratios', 'spread', 'compute_ratios', 'run_bench']
 
 # %% ../nbs/11c_bench_run.ipynb #79e589f2
 @dataclass
@@ -143,8 +143,8 @@ def backend_of(model) -> str:
     return model.config.attn_backend if isinstance(model, NeoBERTLMHead) else "sdpa"
 
 # %% ../nbs/11c_bench_run.ipynb #eb3fd575
-def time_all(run:BenchRun, section:str, fns:dict, S:int, B:int, state:Callable):
-    "Time every contender's fn interleaved at length S, batch B; append one row each to `run.res[section]`."
+def time_all(run:BenchRun, section:str, fns:dict, S:int, B:int, state:Callable, rnd:int=0):
+    "Time every contender's fn interleaved at length S, batch B; one row each (round `rnd`) in `run.res[section]`."
     b = run.cfg.bench
     peaks = CudaPeaks(run.dev, state)
     r = time_interleaved(fns, b.warmup, b.steps, run.dev, run.deadline, peaks)
@@ -152,18 +152,19 @@ def time_all(run:BenchRun, section:str, fns:dict, S:int, B:int, state:Callable):
         mn, var = variant_of(n)
         run.res[section].append(result_row(mn, var, backend_of(run.models[n]), S, B, B * S, r["times"][n],
                                            r["warmup_s"].get(n),
-                                           run.parts[n], section == "train", run.peak, peaks.peaks.get(n)))
+                                           run.parts[n], section == "train", run.peak, peaks.peaks.get(n))
+                               | dict(round=rnd))
 
 # %% ../nbs/11c_bench_run.ipynb #3770c957
-def part_train(run:BenchRun, S:int):
-    "Training steps of every contender on fixed-length batches at length `S`: ours packed, the peers padded."
+def part_train(run:BenchRun, S:int, rnd:int=0):
+    "Training steps of every contender on fixed-length batches at length `S`, round `rnd`: ours packed, peers padded."
     B = max(1, run.cfg.bench.tokens_per_step // S)
     fb = fixed_batches(B, S, run.cfg.bench.seed)
     batches = {k: [to_device(fb[k], run.dev)] for k in ("packed", "padded")}
     fns = {n: train_step_fn(m, run.opts[n], batches["packed" if n.startswith("neobert") else "padded"], run.dev,
                             run.dtype)
            for n, m in run.models.items()}
-    time_all(run, "train", fns, S, B, lambda n: tensor_bytes(run.models[n], run.opts[n]))
+    time_all(run, "train", fns, S, B, lambda n: tensor_bytes(run.models[n], run.opts[n]), rnd)
 
 # %% ../nbs/11c_bench_run.ipynb #ff763925
 def part_inference(run:BenchRun, S:int):
@@ -194,8 +195,8 @@ def corpus_row(run:BenchRun, mn:str, var:str, batching:str, t, bs:list, wu:int, 
                 mfu=fpt * rt / run.peak if run.peak else None, peak_mem_bytes=peak_mem)
 
 # %% ../nbs/11c_bench_run.ipynb #17d7b3c5
-def part_corpus(run:BenchRun):
-    "Training on the variable-length corpus: ours packed and padded, the peers padded; real tokens per second."
+def part_corpus(run:BenchRun, rnd:int=0):
+    "Training on the variable-length corpus (round `rnd`): ours packed and padded, the peers padded; real tokens/s."
     C, b = run.cfg.corpus, run.cfg.bench
     wu = max(3, b.warmup)      # compiled code meets batches of several shapes (documents per row) before timing
     cb = corpus_batches(C.max_length, C.batch_size, C.steps + wu, C.source, b.seed)
@@ -206,7 +207,8 @@ def part_corpus(run:BenchRun):
     peaks = CudaPeaks(run.dev, lambda key: tensor_bytes(run.models[key[0]], run.opts[key[0]]))
     r = time_interleaved(fns, wu, C.steps, run.dev, run.deadline, peaks)
     rows = [corpus_row(run, *variant_of(n), bt, r["times"][(n, bt)], bat[bt], wu, lens[bt], peaks.peaks.get((n, bt)))
-            for n, bt in fns]
+            | dict(round=rnd) for n, bt in fns]
+    rows = run.res.get("corpus", {}).get("rows", []) + rows      # the earlier rounds' rows stay
     run.res["corpus"] = dict(source=cb["source"], note=cb["note"], max_length=C.max_length, batch_size=C.batch_size,
                              documents_mean_length={k: (sum(v) / len(v) if v else None) for k, v in lens.items()},
                                  rows=rows)
@@ -342,8 +344,10 @@ def bench_parts(run:BenchRun) -> dict:
     if run.do_tune: parts["tune"] = part_tune
     if run.do_tune and cuda: parts["traffic"] = part_traffic
     if run.do_compile: parts["compile"] = part_compile
-    parts.update({f"train S={S}": (lambda r, S=S: part_train(r, S)) for S in b.train_lens})
-    parts["corpus"] = part_corpus
+    for k in range(b.rounds):       # the comparisons, repeated in rounds: every length, the corpus, again
+        at = f" round {k}" if b.rounds > 1 else ""
+        parts.update({f"train S={S}{at}": (lambda r, S=S, k=k: part_train(r, S, k)) for S in b.train_lens})
+        parts[f"corpus{at}"] = lambda r, k=k: part_corpus(r, k)
     parts.update({f"inference S={S}": (lambda r, S=S: part_inference(r, S)) for S in b.infer_lens})
     parts["memory"] = part_memory
     if cuda and b.backends != "none": parts.update({f"backend {be}": (lambda r, be=be: part_backend(r, be))
@@ -398,8 +402,8 @@ def length_ratios(rows:list, key:str) -> dict:
     return out
 
 # %% ../nbs/11c_bench_run.ipynb #922d8eb2
-def compute_ratios(res:dict) -> dict:
-    "Ours / peer ratios from the raw rows of a result."
+def round_ratios(res:dict) -> dict:
+    "Ours / peer ratios from the raw rows of one round of a result."
     out = {**length_ratios(res.get("train", []), "train"), **length_ratios(res.get("inference", []), "inference")}
     c = {(r["model"], r["batching"], r["variant"]): r["real_tokens_per_s"]
          for r in res.get("corpus", {}).get("rows", [])
@@ -411,6 +415,41 @@ def compute_ratios(res:dict) -> dict:
         out[f"packed_vs_{peer}_padded"] = pk / pp if pk and pp else None
     pkc = c.get(("neobert", "packed", "compiled"))
     if pkc and pd: out["packed_compiled_vs_padded"] = pkc / pd
+    return out
+
+# %% ../nbs/11c_bench_run.ipynb #86881b3b
+SPREAD_NOTE = 0.03
+
+def spread(xs:list) -> Optional[dict]:
+    "Median, min and max of per-round values, and the largest deviation from the median as a fraction of it."
+    xs = [x for x in xs if x is not None]
+    if not xs: return None
+    m = statistics.median(xs)
+    return dict(median=m, min=min(xs), max=max(xs), spread=max(max(xs) / m - 1, 1 - min(xs) / m), per_round=xs)
+
+# %% ../nbs/11c_bench_run.ipynb #5092eb4b
+def compute_ratios(res:dict) -> dict:
+    """Ours / peer ratios from the raw rows of a result: per round (`round_ratios`), then their median; with several
+    rounds `spread` holds each ratio's min-max and per-round values, and `note` names those spread over ±3%."""
+    corpus = res.get("corpus", {}).get("rows", [])
+    ks = sorted({r.get("round", 0) for s in ("train", "inference") for r in res.get(s, [])}
+                | {r.get("round", 0) for r in corpus}) or [0]
+    per = [round_ratios({**{s: [r for r in res.get(s, []) if r.get("round", 0) == k] for s in ("train", "inference")},
+                         "corpus": dict(rows=[r for r in corpus if r.get("round", 0) == k])}) for k in ks]
+    if len(per) == 1: return per[0]
+    out, sp = {}, {}
+    for key in dict.fromkeys(k for p in per for k in p):
+        vals = [p.get(key) for p in per]
+        if key.endswith("by_len"):
+            out[key] = {S: statistics.median([v[S] for v in vals if v and S in v])
+                        for S in dict.fromkeys(S for v in vals if v for S in v)}
+            continue
+        s = spread(vals); out[key] = s["median"] if s else None
+        if s and len(s["per_round"]) > 1: sp[key] = s
+    out["spread"] = sp
+    wide = [f"{k} {v['median']:.2f} ({v['min']:.2f}-{v['max']:.2f})" for k, v in sp.items()
+            if v["spread"] > SPREAD_NOTE]
+    if wide: out["note"] = (f"spread over ±{SPREAD_NOTE:.0%} across {len(ks)} rounds, not settled: " + ", ".join(wide))
     return out
 
 # %% ../nbs/11c_bench_run.ipynb #01b26615

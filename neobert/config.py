@@ -100,6 +100,8 @@ class ModelConfig:
     position: str = cfg_field("rope",
                               "Positions: rope (the paper's rotary embeddings) or learned (absolute embeddings for "
                               "max_length positions, added to the token embeddings).", choices=["rope", "learned"])
+    kernels: list[str] = cfg_field([], "Fused Triton kernels in place of the eager ops (default none; needs a GPU and "
+                                   "`neobert[kernels]`): any of rmsnorm, rope, swiglu, linear_ce (see 03c_kernels).")
 
     def __post_init__(self):
         if self.hidden_size % self.num_attention_heads:
@@ -111,10 +113,13 @@ class ModelConfig:
         if self.pad_token_id >= self.vocab_size:
             raise ConfigError(f"model.pad_token_id ({self.pad_token_id}) must be < model.vocab_size "
                               f"({self.vocab_size})")
+        for k in self.kernels:
+            if k not in ("rmsnorm", "rope", "swiglu", "linear_ce"):
+                raise ConfigError(f"model.kernels: unknown kernel {k!r}: choose from rmsnorm, rope, swiglu, linear_ce")
 
     def arch(self) -> dict:
         "The fields that `NeoBERTConfig` takes."
-        return {k: v for k, v in asdict(self).items() if k != "name_or_path"}
+        return {k: v for k, v in asdict(self).items() if k not in ("name_or_path", "kernels")}
 
 # %% ../nbs/00_config.ipynb #00191f4e
 @section("tokenizer")

@@ -17,6 +17,7 @@ from fastcore.basics import patch
 from .train import set_seed, build_optimizer, build_scheduler, resolve_mixed_precision
 from .trainer import Trainer, TrainTask, enable_gradient_checkpointing
 from .engines import engine_kind, gathered_state_dict
+from .kernels import use_kernels
 
 # %% auto #0
 __all__ = ['QUERY_COLS', 'POSITIVE_COLS', 'NEGATIVE_COLS', 'DATASET_KEYS', 'contrastive_logits', 'info_nce',
@@ -427,6 +428,7 @@ def _train_contrastive(trainer:Trainer, data:list, val:list, t_begin:float) -> d
     cfg, c, tc = trainer.cfg, trainer.cfg.contrastive, trainer.tc
     set_seed(tc.seed)
     model, tokenizer = _build_model(cfg)
+    if cfg.model.kernels: use_kernels(model, cfg.model.kernels)     # fused Triton kernels (03c_kernels), or a refusal
     trainer.find_checkpoint()
     trainer.load_checkpoint(model, tokenizer, examples=0)
     if tc.gradient_checkpointing: enable_gradient_checkpointing(model)

@@ -449,6 +449,9 @@ def load_classifier(cfg:Config, src:Optional[str], labels:dict, head:str="sequen
     if len(tokenizer) > n_emb:
         raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the model's embedding has {n_emb} rows: they "
                         f"don't belong together")
+    if cfg.model.kernels:               # fused Triton kernels (03c_kernels); refused where they cannot run
+        from neobert.kernels import use_kernels
+        use_kernels(model, cfg.model.kernels)
     return model, tokenizer, info
 
 # %% ../nbs/07_glue.ipynb #77642dad

@@ -14,8 +14,8 @@ from .config import cfg_field, load_config, split_config_arg, config_help, Confi
 __all__ = ['CHECK_PARTS', 'CHECK_SECTIONS', 'ENV_PACKAGES', 'CheckConfig', 'check_config', 'package_versions', 'package_imports',
            'cuda_info', 'env_report', 'Check', 'run_command', 'part', 'bench_argv', 'bench_limit', 'best_backend',
            'as_args', 'trainer_argv', 'trainer_profile', 'trainer_result', 'load_part', 'part_statuses',
-           'train_at_1024', 'best_mfu_at_1024', 'bench_summary', 'trainer_runs_summary', 'summarize', 'trainer_part',
-           'gpu_check', 'gpu_check_cli']
+           'train_at_1024', 'best_mfu_at_1024', 'bench_summary', 'trainer_runs_summary', 'kernel_pairs', 'summarize',
+           'trainer_part', 'gpu_check', 'gpu_check_cli']
 
 # %% ../nbs/11e_gpu_check.ipynb #1b59dc4f
 CHECK_PARTS = ("bench", "trainer", "notebooks")
@@ -62,8 +62,8 @@ def check_config(path="configs/bench/gpu_check.yaml", overrides=None) -> Config:
 
 # %% ../nbs/11e_gpu_check.ipynb #77ac4aad
 ENV_PACKAGES = ("torch", "transformers", "accelerate", "numpy", "matplotlib", "pyyaml", "safetensors", "tqdm", "pytest",
-                "sentence-transformers", "fastcore", "flash-attn", "datasets", "mteb", "wandb", "gensim", "nbdev",
-                    "execnb")
+                "sentence-transformers", "fastcore", "flash-attn", "triton", "liger-kernel", "datasets", "mteb", "wandb",
+                "gensim", "nbdev", "execnb")
 
 def package_versions(names=ENV_PACKAGES) -> dict:
     "{package: version or None}."
@@ -289,6 +289,21 @@ def trainer_runs_summary(runs:list) -> dict:
     return {r.get("run"): dict(steady_tokens_per_s=r.get("steady_tokens_per_s"), steady_mfu=r.get("steady_mfu"),
                                attended_length=r.get("attended_length"), profile_ms=prof(r)) for r in runs}
 
+# %% ../nbs/11e_gpu_check.ipynb #94a17f3b
+def kernel_pairs(runs:list) -> dict:
+    """For each trainer run `X/kernels` (fused kernels, `configs/bench/gpu_check_kernels.yaml`) with its run `X`: the
+    steady MFU of both, their tokens/s ratio and the last logged training loss of each."""
+    by, out = {r.get("run"): r for r in runs}, {}
+    last = lambda r: next((w["loss"] for w in reversed(r.get("windows", [])) if w.get("loss") is not None), None)
+    for label, k in by.items():
+        base = by.get(label.removesuffix("/kernels")) if label and label.endswith("/kernels") else None
+        if base is None: continue
+        a, b = base.get("steady_tokens_per_s"), k.get("steady_tokens_per_s")
+        out[label.removesuffix("/kernels")] = dict(mfu=base.get("steady_mfu"), mfu_kernels=k.get("steady_mfu"),
+                                                   tokens_per_s_ratio=b / a if a and b else None,
+                                                   loss=last(base), loss_kernels=last(k))
+    return out
+
 # %% ../nbs/11e_gpu_check.ipynb #0a3b7616
 def summarize(out:Path, status:dict, elapsed:float) -> dict:
     "summary.json: the card, versions, which parts passed, the bench's and the trainer runs' headline figures."
@@ -307,6 +322,7 @@ def summarize(out:Path, status:dict, elapsed:float) -> dict:
     s["trainer"] = {k: first.get(k) for k in ("run", "backend", "steady_tokens_per_s", "steady_mfu", "summary",
                                               "missing") if k in first}
     s["trainer_runs"] = trainer_runs_summary(runs)
+    if any(str(r.get("run", "")).endswith("/kernels") for r in runs): s["kernels"] = kernel_pairs(runs)
     (out / "summary.json").write_text(json.dumps(s, indent=1))
     return s
 

@@ -24,8 +24,9 @@ from .attention import ATTN_BACKENDS, BackendUnavailable, get_attention, key_mas
 
 # %% auto #0
 __all__ = ['POSITIONS', 'HF_ATTN', 'logger', 'AUTO_MAP', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files',
-           'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'mlm_loss', 'NeoBERTLMHead',
-           'NeoBERTForSequenceClassification', 'NeoBERTForTokenClassification', 'register_auto_classes']
+           'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'decoder_loss', 'mlm_loss',
+           'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'NeoBERTForTokenClassification',
+           'register_auto_classes']
 
 # %% ../nbs/03_model.ipynb #2c9f19cc
 POSITIONS = ("rope", "learned")    # rotary (the paper's) or learned absolute position embeddings
@@ -91,12 +92,13 @@ class NeoBERTBlock(GradientCheckpointingLayer):
         self.wo = nn.Linear(h, h, bias=False)
         self.ffn_norm = NORMS[config.norm](h, config.norm_eps)
         self.ffn = FFNS[config.ffn](h, config.intermediate_size)
+        self.rope = apply_rope          # same signature; `neobert.kernels.use_kernels` may swap in a fused one
 
     def forward(self, x, cos, sin, mask=None, cu_seqlens=None, max_seqlen=None, output_attentions=False):
         B, S, _ = x.shape
         H, D = self.config.num_attention_heads, self.config.dim_head
         q, k, v = self.qkv(self.attention_norm(x)).view(B, S, H, 3 * D).chunk(3, dim=-1)   # each (B, S, H, D)
-        if cos is not None: q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)    # None: learned positions
+        if cos is not None: q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)    # None: learned positions
         a, w = ATTN_BACKENDS[self.config.attn_backend](q, k, v, mask, cu_seqlens, max_seqlen, output_attentions)
         x = x + self.wo(a.reshape(B, S, H * D))
         x = x + self.ffn(self.ffn_norm(x))
@@ -281,6 +283,11 @@ class NeoBERT(NeoBERTPreTrainedModel):
         return BaseModelOutput(last_hidden_state=x, hidden_states=hidden, attentions=attns)
 
 # %% ../nbs/03_model.ipynb #e4ebf44c
+def decoder_loss(h, decoder, labels, num_items_in_batch=None):
+    "(loss, logits) of the `decoder` on the selected hidden states `h` (n, hidden); `use_kernels` may fuse the two."
+    logits = decoder(h)
+    return mlm_loss(logits, labels, num_items_in_batch), logits
+
 def mlm_loss(logits, labels, num_items_in_batch=None):
     "Cross-entropy over labelled tokens (labels != -100), in float32; mean, or sum / `num_items_in_batch`."
     loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
@@ -295,6 +302,7 @@ class NeoBERTLMHead(NeoBERTPreTrainedModel):
         super().__init__(config)
         self.model = NeoBERT(config)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder_loss = decoder_loss        # a fused one (`neobert.kernels`) returns no logits
         self.post_init()
 
     def get_output_embeddings(self): return self.decoder
@@ -313,8 +321,8 @@ class NeoBERTLMHead(NeoBERTPreTrainedModel):
             # so a trainer passes `masked_positions`, computed from its host copy of the labels
             sel = masked_positions
             if sel is None: sel = (labels != -100).reshape(-1).nonzero().squeeze(-1)
-            logits = self.decoder(h.reshape(-1, h.shape[-1])[sel])             # (n_masked, vocab)
-            loss = mlm_loss(logits, labels.reshape(-1)[sel], num_items_in_batch)
+            loss, logits = self.decoder_loss(h.reshape(-1, h.shape[-1])[sel], self.decoder, labels.reshape(-1)[sel],
+                                             num_items_in_batch)                # logits (n_masked, vocab)
         else:
             logits = self.decoder(h)                                            # (B, S, vocab)
             loss = mlm_loss(logits, labels, num_items_in_batch) if labels is not None else None

@@ -400,6 +400,7 @@ def run_mteb(cfg) -> dict:
     {task: main score}."""
     m = cfg.mteb
     if not cfg.model.name_or_path: raise UserError("set the model to evaluate: --model.name_or_path PATH_OR_HUB_ID")
+    if cfg.model.kernels: raise UserError("model.kernels: the fused kernels are a training option; MTEB runs without")
     tasks = resolve_tasks(m)
     for t in tasks:
         if hasattr(t, "_files"): t.load_data()      # local files are checked before the model loads

