@@ -6,7 +6,7 @@
 - scripts/pretrain.py under torchrun (2 CPU processes over gloo, through jobs/torchrun_pretrain.sh itself) finishes on
   both ranks with identical replicas, and its held-out loss is that of 1 process on the same checkpoint;
 - the SLURM batch path with fake srun/scontrol: SIGUSR1 before the time limit -> checkpoint, requeue, resume."""
-import os, sys, json, shlex, subprocess
+import os, re, sys, json, shlex, subprocess
 import pytest
 from conftest import ROOT, OFFLINE
 from launch_util import TINY_RUN, free_port, check_replicas_and_eval
@@ -103,11 +103,14 @@ def test_slurm_time_limit_saves_requeues_and_resumes(tmp_path):
     finally:
         if p.poll() is None: p.kill()
     assert p.returncode != 0 and "requeueing job 77" in text, text[-3000:]
-    assert text.count("exitcode  : 143") == 2, text[-3000:]                    # both trainers: saved, then 128 + 15
+    codes = re.findall(r"exitcode\s*:\s*(-?\d+)", text)      # torchrun lists the first rank to stop (or both)
+    assert codes and set(codes) == {"143"}, text[-3000:]                     # saved, then 128 + 15: never a crash
     assert log.read_text().split() == ["requeue", "77"]
     steps = [int(d.name.split("-")[1]) for d in (out / "checkpoints").glob("step-*")]
     assert len(steps) == 1 and 0 < steps[0] < 100000, steps                  # the checkpoint written on SIGTERM
     n = steps[0]
+    ck = out / "checkpoints" / f"step-{n}"                                     # complete: both ranks' state in it
+    assert all((ck / f"rng/rank-{r}.pt").is_file() and (ck / f"data/rank-{r}.json").is_file() for r in (0, 1)), ck
     r = subprocess.run(["bash", str(JOBS / "slurm_pretrain.sh"), *run, "--trainer.max_steps", str(n + 2)], cwd=ROOT,
                        env={**env, "MASTER_PORT": str(free_port())}, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
