@@ -103,8 +103,10 @@ def test_slurm_time_limit_saves_requeues_and_resumes(tmp_path):
     finally:
         if p.poll() is None: p.kill()
     assert p.returncode != 0 and "requeueing job 77" in text, text[-3000:]
-    codes = re.findall(r"exitcode\s*:\s*(-?\d+)", text)      # torchrun lists the first rank to stop (or both)
-    assert codes and set(codes) == {"143"}, text[-3000:]                     # saved, then 128 + 15: never a crash
+    # a trainer saves, then exits 143 (128 + SIGTERM); once the first has, torchrun may send the other its own closing
+    # SIGTERM (-15) after the checkpoint is written: either, never a crash (the checkpoint is checked below)
+    codes = re.findall(r"exitcode\s*:\s*(-?\d+)", text)
+    assert "143" in codes and set(codes) <= {"143", "-15"}, text[-3000:]
     assert log.read_text().split() == ["requeue", "77"]
     steps = [int(d.name.split("-")[1]) for d in (out / "checkpoints").glob("step-*")]
     assert len(steps) == 1 and 0 < steps[0] < 100000, steps                  # the checkpoint written on SIGTERM
