@@ -1,7 +1,11 @@
-"""Shared by tests/test_launch.py and tests/test_jobs.py: a tiny pretraining run for many CPU processes, and the
-held-out evaluation of one of its checkpoints in this one process (the 1-rank reference)."""
-import json, socket
+"""The one place the tests launch many CPU processes: `accelerate launch` commands over gloo and running them (tests/
+test_launch.py, test_jobs.py, test_pretrain.py, test_checkpoints.py, test_fsdp.py), a tiny pretraining run for many
+processes, and the held-out evaluation of one of its checkpoints in this one process (the 1-rank reference)."""
+import os, sys, json, socket, subprocess
 from pathlib import Path
+from conftest import ROOT, OFFLINE
+
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]          # `accelerate launch` of this interpreter
 
 # 2 steps of 2 x 64 tokens per rank; every step checkpointed (step-1 is the negative control); 3 validation batches,
 # fewer than 8 ranks: some ranks get none of them
@@ -13,6 +17,24 @@ TINY_RUN = ["--config", "configs/pretrain_tiny.yaml", "--model.hidden_size", "32
 
 def free_port() -> int:
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+def accelerate(script, *args, n:int=2, config=None) -> list:
+    """`accelerate launch` of `script args` on `n` CPU processes, on a free port, without mixed precision: with the
+    accelerate config file `config` as a user launches it, else DDP (`--multi_gpu`, one machine, no dynamo: stated
+    rather than left to accelerate's warned-about defaults)."""
+    how = ["--config_file", str(config)] if config else ["--multi_gpu", "--num_machines", "1", "--dynamo_backend", "no"]
+    return [*ACCELERATE, *how, "--num_processes", str(n), "--mixed_precision", "no", "--main_process_port",
+            str(free_port()), *map(str, (script, *args))]
+
+def env() -> dict: return {**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}   # offline, one thread per process
+
+def run(cmd, timeout=300) -> subprocess.CompletedProcess:
+    "Run `cmd` (a launch, or one process) from the repository root in `env()`; its output captured."
+    return subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout)
+
+def start(cmd, **kw) -> subprocess.Popen:
+    "Start `cmd` as `run` does, its stdout and stderr piped, without waiting (`kw` to Popen)."
+    return subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 def heldout_eval(out, step:int) -> dict:
     "Held-out loss, masked tokens and unigram baseline of checkpoint `step` of run `out`, evaluated here, on 1 process."

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest, torch
 from conftest import ROOT, OFFLINE, run_script
 from test_pretrain import SCRIPT, STEPS, SAVE, TINY, args, weights, same, reference  # noqa: F401 (the reference fixture)
+from launch_util import accelerate, run, start
 from neobert.checkpoint import sha256_file, verify_checkpoint, MARKER
 
 HOOKED = ROOT / "tests" / "hooked_pretrain.py"
@@ -77,20 +78,12 @@ def test_signal_saves_then_resume_is_bit_identical(reference, tmp_path, sig, cod
     assert r.returncode == 0 and f"resumed from {out / 'checkpoints' / f'step-{at}'}" in r.stdout, r.stderr[-2000:]
     assert same(weights(out), weights(reference)), "signal, checkpoint and resume differ from the uninterrupted run"
 
-def _free_port():
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-def _launch(out, steps):
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), *map(str, args(out, steps=steps))]
-
 def test_sigterm_on_two_ranks(tmp_path):
     "SIGTERM to the launcher (as a scheduler sends it): both ranks stop at the same step with one complete checkpoint; resuming ends bit-identical to an uninterrupted 2-rank run."
-    env = {**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}
     steps, ref, out = 8, tmp_path / "ref", tmp_path / "run"
-    r = subprocess.run(_launch(ref, steps), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    r = run(accelerate(*args(ref, steps=steps)), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    p = subprocess.Popen(_launch(out, steps), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = start(accelerate(*args(out, steps=steps)))
     for line in p.stdout:
         if line.startswith("[train] step 2 "): p.send_signal(signal.SIGTERM); break
     o, e = p.communicate(timeout=300)
@@ -99,7 +92,7 @@ def test_sigterm_on_two_ranks(tmp_path):
     assert ckpts(out)[-1] == f"step-{at}" and at < steps
     verify_checkpoint(out / "checkpoints" / f"step-{at}")
     assert sorted(p.name for p in (out / "checkpoints" / f"step-{at}" / "data").iterdir()) == ["rank-0.json", "rank-1.json"]
-    r = subprocess.run(_launch(out, steps), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    r = run(accelerate(*args(out, steps=steps)), timeout=600)
     assert r.returncode == 0 and f"resumed from {out / 'checkpoints' / f'step-{at}'}" in r.stdout, r.stderr[-3000:]
     assert same(weights(out, steps), weights(ref, steps))
 

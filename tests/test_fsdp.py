@@ -9,29 +9,22 @@ reference of every case:
 - another number of ranks (2 -> 1, 1 -> 2) is refused in one line (the data positions cannot be re-split);
 - the sharded optimizer state read whole (what a DDP run resuming it does) equals torch's own conversion of the checkpoint;
 - export and GLUE fine-tuning start from the FSDP2 checkpoint; a DeepSpeed launch stops with one line."""
-import os, sys, json, random, shutil, signal, subprocess, hashlib
+import os, json, random, shutil, signal, hashlib
 from pathlib import Path
 import pytest, torch
-from conftest import ROOT, OFFLINE, run_script
-from test_pretrain import args, weights, same, _free_port
-from test_checkpoints import ckpts
+from conftest import ROOT, run_script
+from test_pretrain import args, weights, same
+from test_checkpoints import ckpts, HOOKED
+from launch_util import accelerate, run, start as start_launch
 from neobert.checkpoint import verify_checkpoint
 
 STEPS, SAVE = 8, 3                                   # args() saves every 3 steps: checkpoints 3, 6, 8
-ENV = {**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}
-HOOKED = ROOT / "tests" / "hooked_pretrain.py"
 
-def launch(script_args, n=2, config="configs/accelerate/fsdp2.yaml"):
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config, "--num_processes", str(n),
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-            str(_free_port()), *map(str, script_args)]
-
-def run(cmd, timeout=300): return subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+def launch(script_args, config="configs/accelerate/fsdp2.yaml"): return accelerate(*script_args, config=config)
 
 def start(cmd):
     "A launch in its own process group (so that a SIGKILL takes the launcher and its ranks at once, as a node dying)."
-    return subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return start_launch(cmd, start_new_session=True)
 
 @pytest.fixture(scope="module")
 def ref(tmp_path_factory):

@@ -9,7 +9,7 @@
 import os, re, sys, json, shlex, subprocess
 import pytest
 from conftest import ROOT, OFFLINE
-from launch_util import TINY_RUN, free_port, check_replicas_and_eval
+from launch_util import ACCELERATE, TINY_RUN, free_port, check_replicas_and_eval
 
 JOBS = ROOT / "jobs"
 
@@ -88,7 +88,7 @@ def test_slurm_time_limit_saves_requeues_and_resumes(tmp_path):
            "PATH": f"{bin_}:{os.environ['PATH']}", "FAKE_SLURM_LOG": str(log), "SLURM_NNODES": "1",
            "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": "77", "SLURM_SUBMIT_DIR": str(ROOT), "GPUS_PER_NODE": "2",
            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": "1",
-           "LAUNCH": f"{sys.executable} -m accelerate.commands.launch", "CONFIG": "configs/pretrain_tiny.yaml",
+           "LAUNCH": " ".join(ACCELERATE), "CONFIG": "configs/pretrain_tiny.yaml",
            "OUTPUT_DIR": str(out)}
     run = [*TINY_RUN[2:], "--trainer.save_steps", "100000", "--trainer.eval_steps", "100000", "--trainer.log_steps", "10"]
     p = subprocess.Popen(["bash", str(JOBS / "slurm_pretrain.sh"), *run, "--trainer.max_steps", "100000"], cwd=ROOT,

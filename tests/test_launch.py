@@ -4,11 +4,10 @@
 batches (5 ranks get none), must be the loss of 1 process on the same checkpoint.
 On a machine without CUDA, accelerate runs ddp.yaml's MULTI_GPU over gloo (the trainer's Accelerator(cpu=True) makes
 it MULTI_CPU: DDP on CPU processes), so the DDP checks are real: identical replicas trained on different data."""
-import os, sys, json, subprocess
-from pathlib import Path
+import sys, json
 import pytest, yaml
-from conftest import ROOT, OFFLINE
-from launch_util import TINY_RUN, free_port, check_replicas_and_eval, check_eval
+from conftest import ROOT
+from launch_util import TINY_RUN, accelerate, run, check_replicas_and_eval, check_eval
 
 CONFIGS = [pytest.param(p, id=p.name) for p in sorted((ROOT / "configs" / "accelerate").glob("*.yaml"))]
 
@@ -16,11 +15,7 @@ CONFIGS = [pytest.param(p, id=p.name) for p in sorted((ROOT / "configs" / "accel
 def test_shipped_config_at_its_process_count(config, tmp_path):
     n = yaml.safe_load(config.read_text())["num_processes"]
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--num_processes", str(n),
-           "--mixed_precision", "no", "--main_process_port", str(free_port()), "scripts/pretrain.py", *TINY_RUN,
-           "--trainer.output_dir", str(out)]
-    r = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                       text=True, timeout=300)
+    r = run(accelerate("scripts/pretrain.py", *TINY_RUN, "--trainer.output_dir", out, n=n, config=config))
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{n} process(es) on cpu" in r.stdout
     kind = yaml.safe_load(config.read_text())["distributed_type"]
@@ -38,13 +33,10 @@ def test_fine_tuning_evaluations_on_more_ranks_than_rows(tmp_path):
     """GLUE's, token classification's and contrastive's validation (tests/eval_ranks.py) on 3 processes: 2 validation
     rows (sst2: 5 in batches of 2, uneven shards) give each loss and metric of 1 process on the same models, every
     row once; models of another seed differ (the comparison can fail)."""
-    env = {**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}
-    three = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "3",
-             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-             str(free_port()), "tests/eval_ranks.py", str(tmp_path / "3.json")]
-    for cmd in (three, [sys.executable, "tests/eval_ranks.py", str(tmp_path / "1.json")],
+    for cmd in (accelerate("tests/eval_ranks.py", tmp_path / "3.json", n=3),
+                [sys.executable, "tests/eval_ranks.py", str(tmp_path / "1.json")],
                 [sys.executable, "tests/eval_ranks.py", str(tmp_path / "other.json"), "1"]):
-        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        r = run(cmd)
         assert r.returncode == 0, r.stderr[-3000:]
     many, one, other = (json.loads((tmp_path / f"{k}.json").read_text()) for k in ("3", "1", "other"))
     assert (many["processes"], one["processes"]) == (3, 1)

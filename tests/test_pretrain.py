@@ -6,11 +6,12 @@
 - trainer.compile (with or without compile_autotune) gives the eager run's weights (float32 rounding aside) under the same key names;
 - making batches ahead in a background thread (data.prefetch_batches) changes nothing, resumes included;
 - pretokenized shards train on a machine without datasets, gensim or the packaged tokenizer."""
-import os, sys, json, random, shutil, signal, socket, subprocess
+import os, sys, json, random, shutil, signal, subprocess
 from pathlib import Path
 import pytest, torch
 from safetensors.torch import load_file
 from conftest import ROOT, OFFLINE, run_script
+from launch_util import accelerate, run
 
 SCRIPT = ROOT / "scripts" / "pretrain.py"
 STEPS, SAVE = 12, 3
@@ -124,9 +125,6 @@ def test_compiled_run_matches_eager(reference, tmp_path, extra):
     # negative control: three optimizer steps apart is far outside that tolerance
     assert rel(comp, weights(reference, STEPS - SAVE)) > 10 * max(d, 1e-4)
 
-def _free_port():
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
 def _segments(batch):
     "Token tuples of the documents (segments of cu_seqlens) in a packed batch, masking undone."
     ids = torch.where(batch["labels"] != -100, batch["labels"], batch["input_ids"]).flatten()
@@ -137,10 +135,7 @@ def test_two_processes_gloo(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)                                               # the corpus cache is relative to the repo root
     out = tmp_path / "ddp"
     steps = 4
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-           *map(str, args(out, steps=steps))]
-    r = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **OFFLINE, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    r = run(accelerate(*args(out, steps=steps)), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
     ranks = sorted(s["processes_detail"], key=lambda d: d["rank"])
