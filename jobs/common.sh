@@ -20,8 +20,5 @@ hostnames() {
     done
 }
 
-# show_or_run DRY CMD...: print the command (shell-quoted) when DRY is 1, else run it.
-show_or_run() {
-    local dry=$1; shift
-    if [[ $dry == 1 ]]; then printf '%q ' "$@" | sed 's/ $//'; echo; else "$@"; fi
-}
+# show CMD...: print the command on one line, shell-quoted (what --dry-run prints).
+show() { local line; printf -v line '%q ' "$@"; echo "${line% }"; }

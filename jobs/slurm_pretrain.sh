@@ -58,7 +58,7 @@ if [[ $DRY == 1 ]]; then
     mapfile -t HOSTS < <(hostnames "$NODELIST")
     for ((r = 0; r < NNODES; r++)); do
         echo "# node $r of $NNODES (${HOSTS[$r]:-?}): srun runs there"
-        node_command "$r"; show_or_run 1 "${CMD[@]}"
+        node_command "$r"; show "${CMD[@]}"
     done
     exit 0
 fi

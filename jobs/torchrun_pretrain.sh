@@ -33,7 +33,7 @@ node_command() {
 }
 
 if [[ $DRY == 1 ]]; then
-    for ((r = 0; r < NNODES; r++)); do echo "# node $r of $NNODES"; node_command "$r"; show_or_run 1 "${CMD[@]}"; done
+    for ((r = 0; r < NNODES; r++)); do echo "# node $r of $NNODES"; node_command "$r"; show "${CMD[@]}"; done
     exit 0
 fi
 node_command "$NODE_RANK"
