@@ -13,10 +13,14 @@ from launch_util import ACCELERATE, TINY_RUN, free_port, check_replicas_and_eval
 
 JOBS = ROOT / "jobs"
 
-def bash(*args, env=None, timeout=60):
+def job_env(env=None) -> dict:
+    "This environment without the scheduler's and the launchers' variables, offline, and a test's own `env` on top."
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "MASTER_", "NNODES", "NODE_RANK"))}
-    return subprocess.run(["bash", *map(str, args)], cwd=ROOT, env={**clean, **OFFLINE, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    return {**clean, **OFFLINE, **(env or {})}
+
+def bash(*args, env=None, timeout=60):
+    return subprocess.run(["bash", *map(str, args)], cwd=ROOT, env=job_env(env), capture_output=True, text=True,
+                          timeout=timeout)
 
 def flags(line):
     "The --flag value pairs of a printed command, up to the script it launches."
@@ -84,15 +88,14 @@ def test_slurm_time_limit_saves_requeues_and_resumes(tmp_path):
     for name, text in (("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
         (bin_ / name).write_text(text); (bin_ / name).chmod(0o755)
     out, log = tmp_path / "run", tmp_path / "slurm.log"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}, **OFFLINE,
-           "PATH": f"{bin_}:{os.environ['PATH']}", "FAKE_SLURM_LOG": str(log), "SLURM_NNODES": "1",
+    env = {"PATH": f"{bin_}:{os.environ['PATH']}", "FAKE_SLURM_LOG": str(log), "SLURM_NNODES": "1",
            "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_ID": "77", "SLURM_SUBMIT_DIR": str(ROOT), "GPUS_PER_NODE": "2",
            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "OMP_NUM_THREADS": "1",
            "LAUNCH": " ".join(ACCELERATE), "CONFIG": "configs/pretrain_tiny.yaml",
            "OUTPUT_DIR": str(out)}
     run = [*TINY_RUN[2:], "--trainer.save_steps", "100000", "--trainer.eval_steps", "100000", "--trainer.log_steps", "10"]
     p = subprocess.Popen(["bash", str(JOBS / "slurm_pretrain.sh"), *run, "--trainer.max_steps", "100000"], cwd=ROOT,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                         env=job_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         t0 = time.monotonic()
         while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().strip()):
@@ -113,8 +116,8 @@ def test_slurm_time_limit_saves_requeues_and_resumes(tmp_path):
     n = steps[0]
     ck = out / "checkpoints" / f"step-{n}"                                     # complete: both ranks' state in it
     assert all((ck / f"rng/rank-{r}.pt").is_file() and (ck / f"data/rank-{r}.json").is_file() for r in (0, 1)), ck
-    r = subprocess.run(["bash", str(JOBS / "slurm_pretrain.sh"), *run, "--trainer.max_steps", str(n + 2)], cwd=ROOT,
-                       env={**env, "MASTER_PORT": str(free_port())}, capture_output=True, text=True, timeout=300)
+    r = bash(JOBS / "slurm_pretrain.sh", *run, "--trainer.max_steps", n + 2,
+             env={**env, "MASTER_PORT": str(free_port())}, timeout=300)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert f"(step {n}," in r.stdout and "requeue" not in log.read_text().split()[2:]
     s = json.loads((out / "summary.json").read_text())
