@@ -8,7 +8,7 @@ scripts/pretrain.py on the tiny config of test_pretrain.py. Each case starts fro
 - a changed optimizer.lr on resume is applied from the next step and said;
 - a full disk is one line naming the folder; the previous checkpoint stays;
 - small ones: an empty COMPLETE.json, an output_dir that is a file, a pickle planted in a checkpoint."""
-import os, sys, json, math, shutil, signal, socket, subprocess, time
+import os, sys, json, math, shutil, signal, socket, subprocess
 from pathlib import Path
 import pytest, torch
 from conftest import ROOT, OFFLINE, run_script

@@ -10,7 +10,6 @@ reference of every case:
 - the sharded optimizer state read whole (what a DDP run resuming it does) equals torch's own conversion of the checkpoint;
 - export and GLUE fine-tuning start from the FSDP2 checkpoint; a DeepSpeed launch stops with one line."""
 import os, json, random, shutil, signal, hashlib
-from pathlib import Path
 import pytest, torch
 from conftest import ROOT, run_script
 from test_pretrain import args, weights, same
