@@ -91,6 +91,9 @@ class ModelConfig:
                                        "Keep the residual stream in float32 under bf16 autocast (as the hub model); "
                                        "false: in bf16, half its memory traffic (a training option; export resets it).")
     classifier_dropout: float = cfg_field(0.1, "Dropout in the sequence-classification head.", ge=0, lt=1)
+    tie_word_embeddings: bool = cfg_field(False,
+                                          "One matrix for the input embedding and the MLM decoder (BERT's choice; halves "
+                                          "a small model's parameters). The hub layout keeps two: export unties.")
     classifier_pooling: str = cfg_field("cls",
                                         "What the sequence-classification head reads: the [CLS] position (the paper's) "
                                         "or the mean of the non-padding positions.", choices=["cls", "mean"])

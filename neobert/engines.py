@@ -17,8 +17,8 @@ from .checkpoint import load_plain, CorruptCheckpoint
 
 # %% auto #0
 __all__ = ['DEEPSPEED_UNSUPPORTED', 'requested_engine', 'engine_kind', 'setup_engine', 'describe_engine', 'gathered_state_dict',
-           'load_full_weights', 'weight_norm', 'optimizer_names', 'optimizer_state_by_name', 'save_optimizer',
-           'dcp_read', 'load_optimizer']
+           'with_tied_weights', 'load_full_weights', 'weight_norm', 'optimizer_names', 'optimizer_state_by_name',
+           'save_optimizer', 'dcp_read', 'load_optimizer']
 
 # %% ../nbs/06d_engines.ipynb #390dcd85
 def requested_engine(env:Optional[dict]=None) -> str:
@@ -90,10 +90,17 @@ def gathered_state_dict(accelerator, model, everywhere:bool=False) -> dict:
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=not everywhere))
 
+def with_tied_weights(model, sd:dict) -> dict:
+    """`sd` as `save_pretrained` writes it (a tied copy left out) with the names `model` ties filled in, so a strict
+    load takes it."""
+    tied = getattr(model, "_tied_weights_keys", None) if getattr(model.config, "tie_word_embeddings", False) else None
+    return {**sd, **{dst: sd[src] for dst, src in (tied or {}).items() if dst not in sd and src in sd}}
+
 def load_full_weights(accelerator, model, sd:dict):
     "Load whole weights `sd` into the prepared `model` (sharded again under FSDP2)."
     if engine_kind(accelerator) != "FSDP2":
-        return accelerator.unwrap_model(model, keep_torch_compile=False).load_state_dict(sd, strict=True)
+        bare = accelerator.unwrap_model(model, keep_torch_compile=False)
+        return bare.load_state_dict(with_tied_weights(bare, sd), strict=True)
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, StateDictOptions
     set_model_state_dict(model, sd, options=StateDictOptions(full_state_dict=True, strict=True))
 

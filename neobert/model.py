@@ -301,6 +301,7 @@ def mlm_loss(logits, labels, num_items_in_batch=None):
 # %% ../nbs/03_model.ipynb #c39538cb
 class NeoBERTLMHead(NeoBERTPreTrainedModel):
     "NeoBERT with the masked-language-modelling decoder."
+    _tied_weights_keys = {"decoder.weight": "model.encoder.weight"}     # shared when config.tie_word_embeddings
     def __init__(self, config:NeoBERTConfig):
         super().__init__(config)
         self.model = NeoBERT(config)

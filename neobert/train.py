@@ -292,7 +292,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
                                       type(tokenizer).__name__.replace("Fast", "")]).encode()).hexdigest()[:16]
 
 SHAPE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size", "ffn",
-              "norm", "position")
+              "norm", "position", "tie_word_embeddings")
 
 def build_model(cfg:Config, tokenizer=None) -> NeoBERTLMHead:
     """The MLM model: from `model.name_or_path` when set (safetensors weights only), else a fresh init of `model.*`
@@ -329,7 +329,7 @@ def check_resume(ckpt:Path, model, tokenizer, cfg:Config, world_size:int, warn:C
     applied anew. Returns its trainer state, with `changed` (the applied settings that differ)."""
     ts = json.loads((ckpt / "trainer_state.json").read_text())
     saved = json.loads((ckpt / "config.json").read_text())
-    was = {k: saved.get(k, getattr(NeoBERTConfig, k)) for k in SHAPE_KEYS}     # absent: the default (older folders)
+    was = {k: saved.get(k, getattr(NeoBERTConfig, k, False)) for k in SHAPE_KEYS}  # absent: the default (older folders)
     diff = [f"model.{k}: checkpoint {was[k]} vs now {getattr(model.config, k)}" for k in SHAPE_KEYS
             if was[k] != getattr(model.config, k)]
     if diff: raise UserError(f"cannot resume from {ckpt}: the model shape changed ({'; '.join(diff)}). Use the "

@@ -10,10 +10,10 @@ from typing import Optional
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .config import Config, save_config
+from .config import Config, UserError, save_config
 from .checkpoint import CheckpointManager, CorruptCheckpoint, Preemption, Preempted
 from .measure import StepProfiler
-from .engines import describe_engine, load_full_weights
+from .engines import describe_engine, load_full_weights, with_tied_weights, engine_kind
 from .train import (make_accelerator, apply_update, MetricsLogger, NonFiniteError, LossSpikeGuard, TrainHooks,
                            check_resume,
                            save_training_state, restore_training_state, tokenizer_fingerprint, open_run, find_resume)
@@ -87,7 +87,7 @@ def load_checkpoint(self:Trainer, model, tokenizer, **counters) -> dict:
     self.ts.update(counters); self.tokenizer = tokenizer
     if self.resume is not None:
         self.ts.update(check_resume(self.resume, model, tokenizer, self.cfg, self.world, self.warn))
-        try: model.load_state_dict(load_file(self.resume / "model.safetensors"), strict=True)
+        try: model.load_state_dict(with_tied_weights(model, load_file(self.resume / "model.safetensors")), strict=True)
         except Exception as e: raise CorruptCheckpoint(f"cannot load the weights of {self.resume}: {e}") from None
     self.changed = self.ts.pop("changed", [])
     if self.main: save_config(self.cfg, self.out / "config.yaml")
@@ -106,6 +106,9 @@ def prepare(self:Trainer, model, optimizer):
     from neobert.model import compile_model
     tc = self.tc
     self.n_params = sum(p.numel() for p in model.parameters())
+    if getattr(model.config, "tie_word_embeddings", False) and engine_kind(self.accelerator) == "FSDP2":
+        raise UserError("model.tie_word_embeddings: not supported under FSDP2 (a parameter shared by two modules); "
+                        "set it false or launch with DDP")
     if tc.compile: compile_model(model, tc.compile_mode, autotune=tc.compile_autotune,
                                  cat_in_place=tc.compile_cat_in_place)
     self.model, self.optimizer = self.accelerator.prepare(model, optimizer)

@@ -221,3 +221,10 @@ def test_planted_pickle_in_sharded_optimizer_is_refused(ref, tmp_path, where, mo
     try: dcp.load({"optimizer": get_optimizer_state_dict(model, opt)}, checkpoint_id=ck / "optimizer", no_dist=True)
     except BaseException: pass                                            # (what it loaded is not a state; it ran first)
     assert (tmp_path / "planted-ran").exists()
+
+def test_tied_embeddings_are_refused(tmp_path):
+    "model.tie_word_embeddings under FSDP2 (one parameter in two modules, untested sharded): one line, before any step."
+    out = tmp_path / "tied"
+    r = run(launch([*args(out, steps=2), "--model.tie_word_embeddings", "true"]))
+    assert r.returncode != 0 and "model.tie_word_embeddings: not supported under FSDP2" in r.stderr, r.stderr[-2000:]
+    assert "[rank0]: Traceback" not in r.stderr and not list(out.glob("checkpoints/step-*"))
