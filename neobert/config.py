@@ -141,8 +141,8 @@ class TokenizerConfig:
 class DataConfig:
     "The text source and how it becomes batches."
     source: str = cfg_field("embedded",
-                            "embedded: the Wikipedia excerpt in gensim; hub: a datasets hub name; files: local "
-                            "train/validation files; pretokenized: shards on disk.",
+                            "embedded: English texts shipped in installed wheels (data.embedded_parts); hub: a "
+                            "datasets hub name; files: local train/validation files; pretokenized: shards on disk.",
                                 choices=["embedded", "hub", "files", "pretokenized"])
     name: Optional[str] = cfg_field(None, "Hub dataset name (source=hub), e.g. tiiuae/falcon-refinedweb.")
     config_name: Optional[str] = cfg_field(None, "Hub dataset config name.")
@@ -152,6 +152,9 @@ class DataConfig:
     train_file: Optional[str] = cfg_field(None, "Local training file (txt, jsonl, json, parquet, csv, tsv).")
     validation_file: Optional[str] = cfg_field(None, "Local validation file.")
     pretokenized_dir: Optional[str] = cfg_field(None, "Folder of int32 token shards (source=pretokenized).")
+    embedded_parts: list[str] = cfg_field(["wikipedia"],
+                                          "source=embedded: the real English texts shipped in installed wheels to "
+                                          "use, from wikipedia, news, speeches, debates, film_plots.")
     validation_fraction: float = cfg_field(0.02,
                                            "Fraction of documents held out when a source has no validation split.",
                                                ge=0, lt=1)

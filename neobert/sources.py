@@ -320,7 +320,8 @@ def prepare_data(cfg:Config, pretokenize_to=None, progress:bool=True) -> dict:
     out = {"source": cfg.data.source}
     if cfg.data.source == "embedded":
         paths = prepare_embedded_corpus(cfg.data.cache_dir, progress=progress,
-                                        validation_fraction=cfg.data.validation_fraction)
+                                        validation_fraction=cfg.data.validation_fraction,
+                                        parts=cfg.data.embedded_parts)
         out["files"] = {k: str(v) for k, v in paths.items()}
     held_out = cfg.data.validation_fraction > 0 or cfg.data.validation_file or cfg.data.source in ("embedded", "pretokenized")
     splits = ("train", "validation") if held_out else ("train",)

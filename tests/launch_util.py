@@ -13,7 +13,8 @@ TINY_RUN = ["--config", "configs/pretrain_tiny.yaml", "--model.hidden_size", "32
             "--model.num_attention_heads", "2", "--model.intermediate_size", "64", "--data.max_length", "64",
             "--trainer.batch_size", "2", "--trainer.eval_batches", "3", "--trainer.progress", "false",
             "--trainer.cpu_threads", "1", "--trainer.max_steps", "2", "--trainer.save_steps", "1",
-            "--trainer.log_steps", "1", "--scheduler.warmup_steps", "1"]
+            "--trainer.log_steps", "1", "--scheduler.warmup_steps", "1",
+            "--model.tie_word_embeddings", "false"]                   # FSDP2 (one of the launches) refuses tied weights
 
 def free_port() -> int:
     with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]

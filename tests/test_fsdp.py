@@ -12,7 +12,11 @@ reference of every case:
 import os, json, random, shutil, signal, hashlib
 import pytest, torch
 from conftest import ROOT, run_script
-from test_pretrain import args, weights, same
+from test_pretrain import args as tiny_args, weights, same
+
+def args(*a, **kw):
+    "test_pretrain's tiny run, untied (FSDP2 refuses model.tie_word_embeddings, which configs/pretrain_tiny.yaml sets)."
+    return [*tiny_args(*a, **kw), "--model.tie_word_embeddings", "false"]
 from test_checkpoints import ckpts, HOOKED
 from launch_util import accelerate, run, start as start_launch
 from neobert.checkpoint import verify_checkpoint

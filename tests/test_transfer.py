@@ -38,8 +38,9 @@ def test_twin_is_the_untrained_init(run):
     from neobert.config import config_from_dict
     from neobert.train import build_model, set_seed
     tmp, res, pre = run
-    twin = load_file(tmp/"out"/"twin"/"model.safetensors")
-    cfg = config_from_dict(pre); set_seed(cfg.trainer.seed); fresh = build_model(cfg).state_dict()
+    from neobert.engines import with_tied_weights
+    cfg = config_from_dict(pre); set_seed(cfg.trainer.seed); m = build_model(cfg); fresh = m.state_dict()
+    twin = with_tied_weights(m, load_file(tmp/"out"/"twin"/"model.safetensors"))  # the tied decoder saved once
     assert twin.keys() == fresh.keys()
     for k in twin: torch.testing.assert_close(twin[k], fresh[k], rtol=0, atol=0)
     trained = load_file(f"{res['pretrained_checkpoint']}/model.safetensors")   # negative control: pretraining moved them
@@ -81,3 +82,13 @@ def test_bad_pretrained_is_one_line(tmp_path):
     r = run_script(ROOT/"scripts"/"transfer.py", "--config", "configs/transfer_tiny.yaml",
                    "--transfer.pretrained", tmp_path, "--transfer.output_dir", tmp_path/"o")
     assert r.returncode == 2 and "transfer.pretrained" in r.stderr and "Traceback" not in r.stderr
+
+def test_embedded_film_plots_hold_no_review_snippet():
+    "The embedded corpus's film_plots part (pretraining text) and the transfer check's snippets share no sentence."
+    from neobert.data import film_plots
+    from neobert.transfer import load_snippets
+    plots, (snippets, _) = [t for _, t in film_plots()], load_snippets()
+    assert len(plots) > 1000 and len(snippets) > 10000
+    sentences = lambda ts: {s.strip() for t in ts for s in t.split(". ") if len(s.strip()) > 30}
+    assert not sentences(plots) & sentences(snippets)
+    assert sentences(snippets[:50]) & sentences(snippets)                  # the comparison can find a shared sentence
