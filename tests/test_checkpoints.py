@@ -148,7 +148,8 @@ def test_full_disk_is_one_line(tmp_path):
         pytest.skip("cannot mount a small tmpfs here (needs root): the full-disk case is tested in 05a_checkpoint only")
     try:
         out = mnt / "run"
-        r = run_script(*args(out, steps=6), "--trainer.save_total_limit", "1")    # one checkpoint (~24 MB) fits, two do not
+        # untied: one checkpoint (~24 MB) fits, two do not (tied, a checkpoint is half that)
+        r = run_script(*args(out, steps=6), "--trainer.save_total_limit", "1", "--model.tie_word_embeddings", "false")
         assert r.returncode == 2, r.stderr[-2000:]
         assert "Traceback" not in r.stderr and f"no space left in {out / 'checkpoints'} for checkpoint step-6" in r.stderr, r.stderr[-2000:]
         assert f"step-3 is intact" in r.stderr and ckpts(out) == ["step-3"] and not list((out / "checkpoints").glob(".tmp-*"))
