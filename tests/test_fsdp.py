@@ -56,7 +56,16 @@ def test_fsdp2_really_shards(ref):
     for n, p in sorted(weights(out, STEPS).items()): h.update(n.encode()); h.update(p.float().numpy().tobytes())
     assert [d["weights_sha256"] for d in s["processes_detail"]] == [h.hexdigest()] * 2
 
-def close(a, b): return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+LR = 3e-3                                            # test_pretrain's tiny run: --optimizer.lr 3e-3
+
+def close(a, b):
+    """The same weights up to float rounding: all but 1 in 10,000 elements within rtol 1e-4 / atol 1e-5, and none further
+    than one learning rate. Adam scales each element's step by its own gradient size, so an element whose gradient is at
+    the rounding level can step either way when the reductions add in another order (a dozen of 2M elements in 8 steps)."""
+    def one(x, y):
+        off = ~torch.isclose(x, y, rtol=1e-4, atol=1e-5)
+        return off.float().mean() <= 1e-4 and (x - y).abs().max() <= LR
+    return a.keys() == b.keys() and all(one(a[k], b[k]) for k in a)
 
 def whole_optimizer(ck, tmp):
     "Checkpoint `ck`'s optimizer state keyed by parameter name: torch's own DCP -> torch.save conversion, or optimizer.pt named."
@@ -78,6 +87,7 @@ def test_fsdp2_trains_as_ddp_does_and_takes_over_its_checkpoint(ref, tmp_path):
     r = run(launch(args(ddp, steps=STEPS), config="configs/accelerate/ddp.yaml"))
     assert r.returncode == 0 and "engine: DDP (2 ranks, gloo)" in r.stdout, r.stderr[-3000:]
     assert close(weights(ref[0], STEPS), weights(ddp, STEPS))
+    assert not close(weights(ref[0], 2 * SAVE), weights(ddp, STEPS))       # negative control: two steps apart
     out = tmp_path / "switched"; shutil.copytree(ddp, out); shutil.rmtree(out / "checkpoints" / f"step-{STEPS}")
     r = run(launch(args(out, steps=STEPS)))
     assert r.returncode == 0 and f"resumed from {out / 'checkpoints' / f'step-{2 * SAVE}'}" in r.stdout, r.stderr[-3000:]
