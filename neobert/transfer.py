@@ -15,7 +15,7 @@ from .config import (UserError, user_errors, cfg_field, load_config, split_confi
                             SECTIONS, Config)
 from .train import set_seed, build_model, fill_mask
 from .data import installed_file, csv_rows, INSTALL
-from .glue_finetune import run_one, write_json
+from .glue_finetune import run_one, write_json, with_overrides
 
 # %% auto #0
 __all__ = ['TASKS', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path', 'plot_sentences',
@@ -182,7 +182,6 @@ def test_accuracy(model_dir, texts:list, labels, max_length:int=64, batch_size:i
 def finetune_point(gcfg:Config, model_dir, files:dict, out, lr:float, seed:int, test:tuple, max_length:int) -> dict:
     """One fine-tuning run through the GLUE engine (`run_one`: best checkpoint on the dev set), then its best model's
     test accuracy: {lr, seed, dev (best dev accuracy), test, curve [(step, dev accuracy)], steps}."""
-    from neobert.glue_finetune import with_overrides
     cfg = with_overrides(gcfg, {"model.name_or_path": str(model_dir), "trainer.output_dir": str(out),
                                 "optimizer.lr": lr, "trainer.seed": seed, "data.train_file": str(files["train"]),
                                 "data.validation_file": str(files["dev"]), "glue.overwrite": True,
@@ -284,7 +283,7 @@ def transfer_table(res:dict) -> str:
     bp, bs = s["best"]["pretrained"], s["best"]["scratch"]
     rows += ["", f"Best of the grid (by mean dev accuracy over seeds): pretrained {bp['test']:.3f} (lr {bp['lr']:g}), "
              f"scratch {bs['test']:.3f} (lr {bs['lr']:g}): **margin {s['margin_points']:+.1f} points** on "
-             f"{res['data']['n_test']:,} test sentences.", "",
+             f"{d['n_test']:,} test sentences.", "",
              "| linear probe (frozen features) | mean-pooled last layer | [CLS] |", "|---|---|---|"]
     rows += [f"| {side} | {p['mean']:.3f} | {p['cls']:.3f} |" for side, p in res["probes"].items()]
     if res.get("bag_of_words"):
@@ -328,7 +327,6 @@ def transfer(tc:TransferConfig, gcfg:Config) -> dict:
     results.json, table.md and transfer.png to `tc.output_dir`."""
     from tqdm.auto import tqdm
     out, t0 = Path(tc.output_dir), time.time()
-    from neobert.glue_finetune import with_overrides
     gcfg = with_overrides(gcfg, {"glue.label_names": list(TASKS[tc.task][0])})
     texts, labels = load_snippets(tc.corpus, tc.task)
     splits = split_snippets(texts, labels, tc.n_train, tc.n_dev, tc.n_test, tc.data_seed)

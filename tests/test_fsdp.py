@@ -12,7 +12,7 @@ reference of every case:
 import os, json, random, shutil, signal, hashlib
 import pytest, torch
 from conftest import ROOT, run_script
-from test_pretrain import args as tiny_args, weights, same
+from test_pretrain import args as tiny_args, weights, same, TINY
 
 def args(*a, **kw):
     "test_pretrain's tiny run, untied (FSDP2 refuses model.tie_word_embeddings, which configs/pretrain_tiny.yaml sets)."
@@ -56,7 +56,7 @@ def test_fsdp2_really_shards(ref):
     for n, p in sorted(weights(out, STEPS).items()): h.update(n.encode()); h.update(p.float().numpy().tobytes())
     assert [d["weights_sha256"] for d in s["processes_detail"]] == [h.hexdigest()] * 2
 
-LR = 3e-3                                            # test_pretrain's tiny run: --optimizer.lr 3e-3
+LR = float(TINY[TINY.index("--optimizer.lr") + 1])   # test_pretrain's tiny run's peak learning rate
 
 def close(a, b):
     """The same weights up to float rounding: all but 1 in 10,000 elements within rtol 1e-4 / atol 1e-5, and none further
