@@ -21,7 +21,8 @@ from .glue_finetune import run_one, write_json, with_overrides
 __all__ = ['TASKS', 'FILL_MASK', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path',
            'plot_sentences', 'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'encoder_features',
            'linear_probe', 'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
-           'pretrained_checkpoint', 'summarize_transfer', 'transfer_table', 'plot_transfer', 'transfer', 'transfer_cli']
+           'pretrained_checkpoint', 'best_of_grid', 'summarize_transfer', 'transfer_table', 'plot_transfer', 'transfer',
+           'transfer_cli']
 
 # %% ../nbs/07d_transfer.ipynb #fc3dc574
 # task: (the names of labels 0 and 1, where its sentences come from)
@@ -115,10 +116,10 @@ def split_snippets(texts:list, labels, n_train:int, n_dev:int, n_test:int, seed:
         return idx, [a + j for a, j in zip(at, k)]
     dev, at = take(n_dev, [0, 0], rng)
     test, at = take(n_test, at, rng)
-    rt = rng if train_seed is None else np.random.default_rng([seed, train_seed])
     if train_seed is not None:                          # the rest, reshuffled by the draw's own seed
-        by = [np.concatenate([b[:a], rt.permutation(b[a:])]) for b, a in zip(by, at)]
-    train, _ = take(n_train, at, rt)
+        rng = np.random.default_rng([seed, train_seed])
+        by = [np.concatenate([b[:a], rng.permutation(b[a:])]) for b, a in zip(by, at)]
+    train, _ = take(n_train, at, rng)
     return {s: ([texts[i] for i in idx], labels[idx]) for s, idx in (("train", train), ("dev", dev), ("test", test))}
 
 # %% ../nbs/07d_transfer.ipynb #47fdddd1
@@ -249,7 +250,7 @@ def pretrained_checkpoint(tc:TransferConfig) -> tuple:
 # %% ../nbs/07d_transfer.ipynb #737fab97
 def _probes(tc:TransferConfig, sides:dict, draws:dict) -> dict:
     """Linear-probe test accuracy of each side's frozen features (mean-pooled last layer and [CLS]), the mean over the
-    draws of the training sentences {seed: splits} (one test set)."""
+    draws of the training sentences {key: splits} (one test set)."""
     out, test = {}, next(iter(draws.values()))["test"]
     for side, d in sides.items():
         te = encoder_features(d, test[0], tc.max_length)
@@ -275,18 +276,18 @@ def _fill_demo(ckpt, sentences:list) -> list:
     return [dict(text=s, top=[(t, round(p, 4)) for t, p in r[0]]) for s, r in zip(sentences, fill_mask(m, tok, sents))]
 
 # %% ../nbs/07d_transfer.ipynb #1af96741
+def best_of_grid(points:list) -> dict:
+    """One side's fine-tuning points {lr, seed, dev, test}: the learning rate with the best mean *dev* accuracy over
+    seeds (the lower on a tie), its mean dev and test accuracy and the test accuracy per seed."""
+    by_lr = {}
+    for p in points: by_lr.setdefault(p["lr"], []).append(p)
+    lr = max(by_lr, key=lambda l: (np.mean([p["dev"] for p in by_lr[l]]), -l))
+    mean = lambda k: float(np.mean([p[k] for p in by_lr[lr]]))
+    return dict(lr=lr, dev=mean("dev"), test=mean("test"), test_per_seed={p["seed"]: p["test"] for p in by_lr[lr]})
+
 def summarize_transfer(points:list) -> dict:
-    """Per side the best learning rate by mean *dev* accuracy over seeds, and its mean test accuracy; the margin
-    (pretrained - scratch, test accuracy points)."""
-    best = {}
-    for side in ("pretrained", "scratch"):
-        by_lr = {}
-        for p in points:
-            if p["side"] == side: by_lr.setdefault(p["lr"], []).append(p)
-        lr = max(by_lr, key=lambda l: (np.mean([p["dev"] for p in by_lr[l]]), -l))
-        best[side] = dict(lr=lr, dev=float(np.mean([p["dev"] for p in by_lr[lr]])),
-                          test=float(np.mean([p["test"] for p in by_lr[lr]])),
-                          test_per_seed={p["seed"]: p["test"] for p in by_lr[lr]})
+    """Per side the best of the grid (`best_of_grid`); the margin (pretrained - scratch, test accuracy points)."""
+    best = {side: best_of_grid([p for p in points if p["side"] == side]) for side in ("pretrained", "scratch")}
     return dict(best=best, margin_points=100 * (best["pretrained"]["test"] - best["scratch"]["test"]))
 
 # %% ../nbs/07d_transfer.ipynb #32259d14
@@ -316,7 +317,7 @@ def transfer_table(res:dict) -> str:
     rows += [f"| {side} | {p['mean']:.3f} | {p['cls']:.3f} |" for side, p in res["probes"].items()]
     if res.get("bag_of_words"):
         w = res["bag_of_words"]
-        cs = ", ".join(f"{c:g}" for c in (w["c"] if isinstance(w["c"], list) else [w["c"]]))
+        cs = ", ".join(f"{c:g}" for c in w["c"])
         rows += ["", f"Bag of words (no encoder: tf-idf and a logistic regression, C picked on dev: {cs}): "
                  f"test {w['test']:.3f}."]
     pre = res.get("pretraining") or {}
@@ -358,8 +359,8 @@ def transfer(tc:TransferConfig, gcfg:Config) -> dict:
     out, t0 = Path(tc.output_dir), time.time()
     gcfg = with_overrides(gcfg, {"glue.label_names": list(TASKS[tc.task][0])})
     texts, labels = load_snippets(tc.corpus, tc.task)
-    draws = {k: split_snippets(texts, labels, tc.n_train, tc.n_dev, tc.n_test, tc.data_seed,
-                               k if tc.draw_per_seed else None) for k in tc.seeds}      # {seed: splits}, one test set
+    split = lambda k: split_snippets(texts, labels, tc.n_train, tc.n_dev, tc.n_test, tc.data_seed, k)
+    draws = {k: split(k) for k in tc.seeds} if tc.draw_per_seed else dict.fromkeys(tc.seeds, split(None))
     files = {k: write_split_files({s: sp[s] for s in ("train", "dev")}, out/"data"/f"seed{k}")
              for k, sp in draws.items()}
     ckpt, pre_cfg, summary = pretrained_checkpoint(tc)
@@ -367,7 +368,8 @@ def transfer(tc:TransferConfig, gcfg:Config) -> dict:
     twin = save_twin(pre_cfg, AutoTokenizer.from_pretrained(ckpt), out/"twin")
     sides = dict(pretrained=ckpt, scratch=twin)
     print("linear probes on frozen features...", file=sys.stderr)
-    probes, bow = _probes(tc, sides, draws), _bag_of_words(draws)
+    unique = {id(sp): sp for sp in draws.values()}                # one draw for all seeds: probed once
+    probes, bow = _probes(tc, sides, unique), _bag_of_words(unique)
     grid = [(side, lr, k) for lr in tc.grid_lr for k in tc.seeds for side in sides]
     points = []
     for side, lr, k in tqdm(grid, desc="fine-tuning (pretrained and scratch)"):
@@ -382,8 +384,9 @@ def transfer(tc:TransferConfig, gcfg:Config) -> dict:
                probes=probes, bag_of_words=bow, points=points, summary=summarize_transfer(points),
                fill_mask=_fill_demo(ckpt, tc.fill_mask), wall_time_s=time.time() - t0)
     write_json(res, out/"results.json")
-    (out/"table.md").write_text(transfer_table(res)); plot_transfer(res, out/"transfer.png")
-    print(transfer_table(res))
+    table = transfer_table(res)
+    (out/"table.md").write_text(table); plot_transfer(res, out/"transfer.png")
+    print(table)
     return res
 
 # %% ../nbs/07d_transfer.ipynb #87978d35

@@ -5,18 +5,17 @@ pretraining settings compared here: same shape, same seed, so its fine-tuning is
 
 For each pretraining run folder (or checkpoint): the held-out [MASK]-only MLM loss (`validation_batches`), the linear
 probe on frozen mean-pooled features over 5 draws of 250 labelled sentences, the pretrained side's fine-tuning over the
-check's grid and seeds on `--draws` (each the mean test accuracy at the lr with the best mean dev accuracy), and the
-fill-mask demo. Writes DIR/levers.json."""
+check's grid and seeds on `--draws` (`best_of_grid`: the mean test accuracy at the lr with the best mean dev
+accuracy), and the fill-mask demo. Writes DIR/levers.json."""
 import argparse, json, sys
 from pathlib import Path
-import numpy as np
 from neobert.config import load_config
 from neobert.glue_finetune import with_overrides
 from neobert.model import NeoBERTLMHead
 from neobert.pretrain import validation_batches
 from neobert.train import evaluate_mlm, fill_mask
 from neobert.transfer import (TASKS, transfer_config, resolve_pretrained, load_snippets, split_snippets,
-                              write_split_files, encoder_features, linear_probe, finetune_point)
+                              write_split_files, encoder_features, linear_probe, finetune_point, best_of_grid)
 from transformers import AutoTokenizer
 
 def heldout(ckpt, pre_cfg):
@@ -31,10 +30,7 @@ def finetune(ckpt, tc, gcfg, sp, out):
     files = write_split_files({s: sp[s] for s in ("train", "dev")}, out/"data")
     pts = [finetune_point(gcfg, ckpt, files, out/f"lr{lr:g}_seed{k}", lr, k, sp["test"], tc.max_length)
            for lr in tc.grid_lr for k in tc.seeds]
-    by = {lr: [p for p in pts if p["lr"] == lr] for lr in tc.grid_lr}
-    mean = {lr: (np.mean([p["dev"] for p in v]), np.mean([p["test"] for p in v])) for lr, v in by.items()}
-    best = max(mean, key=lambda lr: mean[lr][0])
-    return dict(best_lr=best, test=float(mean[best][1]), per_lr={str(k): [float(x) for x in v] for k, v in mean.items()})
+    return best_of_grid(pts)
 
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument("runs", nargs="+"); ap.add_argument("--draws", default="0,1")
@@ -52,7 +48,8 @@ def main():
         r["finetune"] = {k: finetune(ckpt, tc, gcfg, split(k), Path(a.out)/Path(run).name/f"draw{k}")
                          for k in (int(x) for x in a.draws.split(",") if x)}
         sents = [s.replace("[MASK]", tok.mask_token) for s in tc.fill_mask]
-        r["fill_mask"] = {s: [(t, round(p, 3)) for t, p in f[0]] for s, f in zip(tc.fill_mask, fill_mask(m, tok, sents))}
+        preds = fill_mask(m, tok, sents)
+        r["fill_mask"] = {s: [(t, round(p, 3)) for t, p in f[0]] for s, f in zip(tc.fill_mask, preds)}
         res[run] = r; print(run, json.dumps({k: r[k] for k in ("heldout", "probes", "finetune")}), flush=True)
     Path(a.out).mkdir(parents=True, exist_ok=True); (Path(a.out)/"levers.json").write_text(json.dumps(res, indent=1))
 
