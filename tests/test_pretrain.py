@@ -45,6 +45,8 @@ def test_uninterrupted_run(reference):
     done = sorted((p.name for p in (reference / "checkpoints").iterdir()), key=lambda n: int(n.split("-")[1]))
     assert done == [f"step-{STEPS - SAVE}", f"step-{STEPS}"], done          # save_total_limit 2 of the tiny config
     assert (reference / "loss_curves.png").exists()
+    ev = s["everyday_fill_mask"]                                            # the everyday demo, judged and counted
+    assert ev["of"] == 16 == len(ev["rows"]) and ev["first"] == sum(r["first"] for r in ev["rows"])
 
 def test_sigkill_then_resume_is_bit_identical(reference, tmp_path):
     out = tmp_path / "killed"

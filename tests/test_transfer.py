@@ -96,6 +96,8 @@ def test_files_written(run):
     assert "| 0.001 | 1 |" in table and "margin" in table and "held-out MLM loss" in table and "unigram" in table
     assert (tmp/"out"/"transfer.png").stat().st_size > 1000
     assert res["pretraining"]["steps"] == 6 and len(res["fill_mask"]) == 16
+    n = sum(r["first"] for r in res["fill_mask"])                   # every everyday sentence judged, and counted
+    assert all(isinstance(r["first"], bool) for r in res["fill_mask"]) and f"accepted one on {n} of 16" in table
 
 def test_bad_pretrained_is_one_line(tmp_path):
     r = run_script(ROOT/"scripts"/"transfer.py", "--config", "configs/transfer_tiny.yaml",
