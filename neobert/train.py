@@ -285,7 +285,7 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
     model.train(was)
     return res
 
-# %% ../nbs/06_train.ipynb #4d0f78e7
+# %% ../nbs/06_train.ipynb #73b46a6b
 _MONTHS = "january february march april may june july august september october november december"
 _YEARS = " ".join(str(y) for y in range(1000, 2100))
 _PLACES = ("afghanistan africa america australia austria belgium brazil britain canada china cuba egypt england europe "
@@ -330,7 +330,7 @@ EVERYDAY = {k: frozenset(v.split()) for k, v in {
     "He died in [MASK] at the age of 80.": f"{_PLACES} {_MONTHS} {_YEARS} hospital office prison exile poverty obscurity "
                                            "peace bed battle"}.items()}
 
-# %% ../nbs/06_train.ipynb #4234fefe
+# %% ../nbs/06_train.ipynb #9ab4c813
 def everyday_fill_mask(model, tokenizer, sentences=None, k:int=5) -> list[dict]:
     """`fill_mask` on everyday sentences {text with one [MASK]: accepted words} (default `EVERYDAY`): per sentence the
     top `k` (token, probability), whether the first is an accepted word (`first`) and whether any of the `k` is (`any`);
