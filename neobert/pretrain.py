@@ -16,7 +16,7 @@ from .measure import set_cpu_threads, keep_freed_memory, model_flops, guess_peak
 from .train import (set_seed, build_model, build_optimizer, build_scheduler, resolve_mixed_precision,
                            forward_backward,
                            evaluate_mlm, unigram_baseline_loss, mask_one_word, fill_mask, TrainHooks,
-                           everyday_fill_mask, everyday_lines)
+                           everyday_fill_mask, everyday_score, everyday_lines)
 from .trainer import Trainer, TrainTask, enable_gradient_checkpointing
 from .engines import engine_kind, gathered_state_dict, weight_norm
 
@@ -242,8 +242,7 @@ def _report(trainer:Trainer, task:MLMTask, tokenizer, summary:dict):
     out, say, final, baseline = trainer.out, trainer.say, task.final, task.baseline
     sharded = engine_kind(trainer.accelerator) == "FSDP2"       # the unwrapped model holds shards: no demo
     everyday = [] if sharded else everyday_fill_mask(trainer.unwrapped, tokenizer)
-    if everyday: summary["everyday_fill_mask"] = dict(first=sum(r["first"] for r in everyday), of=len(everyday),
-                                                      rows=everyday)
+    if everyday: summary["everyday_fill_mask"] = dict(**everyday_score(everyday), rows=everyday)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot_curves(trainer.logger.history("train"), trainer.logger.history("val"), out / "loss_curves.png", baseline)
     say(f"\nheld-out MLM loss {final['loss']:.3f} vs unigram baseline {baseline:.3f} "

@@ -31,9 +31,9 @@ from .measure import (set_cpu_threads, keep_freed_memory, batch_tokens, attended
 __all__ = ['EVERYDAY', 'SHAPE_KEYS', 'RESUME_APPLIED', 'RESUME_REFUSED', 'set_seed', 'rng_state', 'set_rng_state',
            'resolve_mixed_precision', 'accumulation_steps', 'make_accelerator', 'NonFiniteError', 'to_device',
            'forward_backward', 'apply_update', 'MetricsLogger', 'eval_shares', 'evaluate_mlm', 'unigram_logprobs',
-           'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'everyday_fill_mask', 'everyday_lines',
-           'tokenizer_fingerprint', 'build_model', 'check_resume', 'retarget_optimizer_state', 'save_training_state',
-           'restore_training_state', 'LossSpikeGuard', 'TrainHooks', 'open_run', 'find_resume']
+           'unigram_baseline_loss', 'mask_one_word', 'fill_mask', 'everyday_fill_mask', 'everyday_score',
+           'everyday_lines', 'tokenizer_fingerprint', 'build_model', 'check_resume', 'retarget_optimizer_state',
+           'save_training_state', 'restore_training_state', 'LossSpikeGuard', 'TrainHooks', 'open_run', 'find_resume']
 
 # %% ../nbs/06_train.ipynb #572ad9d8
 def set_seed(seed:int):
@@ -288,24 +288,27 @@ def fill_mask(model, tokenizer, texts:list[str], k:int=5) -> list[list[list[tupl
 # %% ../nbs/06_train.ipynb #73b46a6b
 _MONTHS = "january february march april may june july august september october november december"
 _YEARS = " ".join(str(y) for y in range(1000, 2100))
-_PLACES = ("afghanistan africa america australia austria belgium brazil britain canada china cuba egypt england europe "
-           "france germany greece india iran iraq ireland israel italy japan korea mexico pakistan poland russia "
-           "scotland spain sweden syria turkey ukraine vietnam wales alabama alaska arizona california colorado "
-           "florida georgia hawaii illinois indiana iowa kansas kentucky louisiana maine maryland massachusetts michigan "
-           "minnesota missouri montana nebraska nevada ohio oklahoma oregon pennsylvania tennessee texas utah vermont "
-           "virginia washington wisconsin athens boston chicago dallas detroit dublin edinburgh houston jerusalem "
-           "london madrid manchester melbourne miami moscow paris philadelphia rome sydney tokyo toronto vienna york")
+_PLACES = ("afghanistan africa america australia austria belgium brazil britain canada china cuba egypt england "
+           "europe france germany greece india iran iraq ireland israel italy japan korea mexico pakistan poland "
+           "russia scotland spain sweden syria turkey ukraine vietnam wales alabama alaska arizona california "
+           "colorado florida georgia hawaii illinois indiana iowa kansas kentucky louisiana maine maryland "
+           "massachusetts michigan minnesota missouri montana nebraska nevada ohio oklahoma oregon pennsylvania "
+           "tennessee texas utah vermont virginia washington wisconsin athens boston chicago dallas detroit dublin "
+           "edinburgh houston jerusalem london madrid manchester melbourne miami moscow paris philadelphia rome "
+           "sydney tokyo toronto vienna york")
 
 # Everyday sentences (written before any model was asked: four of home life, rare in the embedded corpus, where "cup of"
 # occurs twice, then twelve of public life), each with the words a reader would accept in its blank (written later, as
 # a reader would list them, not from what models answered).
 EVERYDAY = {k: frozenset(v.split()) for k, v in {
-    "The cat sat on the [MASK].": "mat floor bed chair table ground couch sofa grass roof rug carpet step steps stairs "
-                                  "wall fence bench window windowsill sill porch desk shelf pillow cushion lap box car",
+    "The cat sat on the [MASK].": "mat floor bed chair table ground couch sofa grass roof rug carpet step steps "
+                                  "stairs wall fence bench window windowsill sill porch desk shelf pillow cushion "
+                                  "lap box car",
     "She drank a cup of [MASK].": "tea coffee water milk wine cocoa chocolate soup juice broth",
     "He was born in [MASK] in 1950.": f"{_PLACES} {_MONTHS}",
-    "The film was [MASK] and boring.": "long slow dull bad terrible awful predictable tedious poor weak flat stupid silly "
-                                       "pointless confusing lengthy mediocre forgettable overlong repetitive tiresome",
+    "The film was [MASK] and boring.": "long slow dull bad terrible awful predictable tedious poor weak flat stupid "
+                                       "silly pointless confusing lengthy mediocre forgettable overlong repetitive "
+                                       "tiresome",
     "Thank you very [MASK].": "much",
     "God bless [MASK].": "you america us them him her me everyone everybody all",
     "He was elected [MASK] of the United States.": "president vice",
@@ -314,28 +317,32 @@ EVERYDAY = {k: frozenset(v.split()) for k, v in {
                                 "surrender triumph vain",
     "She went to [MASK] to study law.": f"{_PLACES} school college university harvard yale oxford cambridge stanford "
                                         "princeton columbia",
-    "The children went to [MASK] in the morning.": "school bed church sleep class classes camp kindergarten market town "
-                                                   "play",
-    "It was a very [MASK] day.": "good long hot cold nice busy bad beautiful sunny warm happy sad special hard difficult "
-                                 "big important exciting great windy rainy quiet pleasant tiring productive lovely "
-                                 "strange dark bright wet emotional proud successful different interesting short historic",
+    "The children went to [MASK] in the morning.": "school bed church sleep class classes camp kindergarten market "
+                                                   "town play",
+    "It was a very [MASK] day.": "good long hot cold nice busy bad beautiful sunny warm happy sad special hard "
+                                 "difficult big important exciting great windy rainy quiet pleasant tiring "
+                                 "productive lovely strange dark bright wet emotional proud successful different "
+                                 "interesting short historic",
     "I want to [MASK] you for coming.": "thank",
     "We need more [MASK] for our schools.": "money funding funds teachers resources support books computers space "
                                             "investment help staff classrooms nurses counselors security equipment "
                                             "volunteers time taxes",
-    "The [MASK] rose by five percent last year.": "price prices population rate cost costs number economy unemployment "
-                                                  "index market income sales stock value temperature rent output revenue "
-                                                  "profits wages tax taxes inflation gdp figure total share budget debt "
-                                                  "spending production exports imports enrollment crime demand average",
-    "He died in [MASK] at the age of 80.": f"{_PLACES} {_MONTHS} {_YEARS} hospital office prison exile poverty obscurity "
-                                           "peace bed battle"}.items()}
+    "The [MASK] rose by five percent last year.": "price prices population rate cost costs number economy "
+                                                  "unemployment index market income sales stock value temperature "
+                                                  "rent output revenue profits wages tax taxes inflation gdp figure "
+                                                  "total share budget debt spending production exports imports "
+                                                  "enrollment crime demand average",
+    "He died in [MASK] at the age of 80.": f"{_PLACES} {_MONTHS} {_YEARS} hospital office prison exile poverty "
+                                           "obscurity peace bed battle"}.items()}
 
 # %% ../nbs/06_train.ipynb #9ab4c813
 def everyday_fill_mask(model, tokenizer, sentences=None, k:int=5) -> list[dict]:
-    """`fill_mask` on everyday sentences {text with one [MASK]: accepted words} (default `EVERYDAY`): per sentence the
-    top `k` (token, probability), whether the first is an accepted word (`first`) and whether any of the `k` is (`any`);
-    a sentence without accepted words gets None for both."""
+    """`fill_mask` on everyday sentences, {text with one [MASK]: accepted words} or a list of texts (their accepted
+    words from `EVERYDAY`; default: all of it): per sentence the top `k` (token, probability), whether the first is an
+    accepted word (`first`) and whether any of the `k` is (`any`); a sentence without accepted words gets None for
+    both."""
     sentences = EVERYDAY if sentences is None else sentences
+    if not isinstance(sentences, dict): sentences = {s: EVERYDAY.get(s, frozenset()) for s in sentences}
     texts = [s.replace("[MASK]", tokenizer.mask_token) for s in sentences]
     rows = []
     for (s, ok), preds in zip(sentences.items(), fill_mask(model, tokenizer, texts, k)):
@@ -344,10 +351,15 @@ def everyday_fill_mask(model, tokenizer, sentences=None, k:int=5) -> list[dict]:
                          any=any(t in ok for t, _ in top) if ok else None))
     return rows
 
+def everyday_score(rows:list[dict]) -> dict:
+    "Of the judged rows of `everyday_fill_mask` (`of`), how many have an accepted first word (`first`)."
+    judged = [r["first"] for r in rows if r["first"] is not None]
+    return dict(first=sum(judged), of=len(judged))
+
 def everyday_lines(rows:list[dict]) -> list[str]:
     "A heading with the count of sensible first words, then a line per sentence (+ first word accepted, - not)."
-    n = [r["first"] for r in rows if r["first"] is not None]
-    head = f"fill-mask on everyday sentences: the first word is an accepted one on {sum(n)} of {len(n)}"
+    head = "fill-mask on everyday sentences: the first word is an accepted one on {first} of {of}".format(
+        **everyday_score(rows))
     return [head] + [f"  {'?' if r['first'] is None else '+-'[not r['first']]} {r['text']} -> "
                      + ", ".join(f"{t} ({p:.2f})" for t, p in r["top"]) for r in rows]
 

@@ -265,7 +265,7 @@ def _fill_demo(ckpt, sentences:list) -> list:
     from transformers import AutoTokenizer
     from neobert.model import NeoBERTLMHead
     m, tok = NeoBERTLMHead.from_pretrained(ckpt), AutoTokenizer.from_pretrained(ckpt)
-    return everyday_fill_mask(m, tok, {s: EVERYDAY.get(s, frozenset()) for s in sentences})
+    return everyday_fill_mask(m, tok, sentences)
 
 # %% ../nbs/07d_transfer.ipynb #1af96741
 def best_of_grid(points:list) -> dict:

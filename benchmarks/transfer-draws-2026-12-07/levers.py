@@ -13,7 +13,7 @@ from neobert.config import load_config
 from neobert.glue_finetune import with_overrides
 from neobert.model import NeoBERTLMHead
 from neobert.pretrain import validation_batches
-from neobert.train import evaluate_mlm, fill_mask
+from neobert.train import evaluate_mlm, everyday_fill_mask
 from neobert.transfer import (TASKS, transfer_config, resolve_pretrained, load_snippets, split_snippets,
                               write_split_files, encoder_features, linear_probe, finetune_point, best_of_grid)
 from transformers import AutoTokenizer
@@ -47,9 +47,7 @@ def main():
         r = dict(heldout=h, probes=[probe(ckpt, tc, split(k)) for k in range(5)])
         r["finetune"] = {k: finetune(ckpt, tc, gcfg, split(k), Path(a.out)/Path(run).name/f"draw{k}")
                          for k in (int(x) for x in a.draws.split(",") if x)}
-        sents = [s.replace("[MASK]", tok.mask_token) for s in tc.fill_mask]
-        preds = fill_mask(m, tok, sents)
-        r["fill_mask"] = {s: [(t, round(p, 3)) for t, p in f[0]] for s, f in zip(tc.fill_mask, preds)}
+        r["fill_mask"] = everyday_fill_mask(m, tok, tc.fill_mask)
         res[run] = r; print(run, json.dumps({k: r[k] for k in ("heldout", "probes", "finetune")}), flush=True)
     Path(a.out).mkdir(parents=True, exist_ok=True); (Path(a.out)/"levers.json").write_text(json.dumps(res, indent=1))
 
