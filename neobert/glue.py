@@ -363,6 +363,10 @@ class EncodedSplit(torch.utils.data.Dataset):
     def __init__(self, enc:dict, labels): self.enc, self.labels = enc, np.asarray(labels)
     def __len__(self): return len(self.labels)
     def __getitem__(self, i): return {**{k: v[i] for k, v in self.enc.items()}, "labels": self.labels[i]}
+    def by_length(self) -> list:
+        "The indices, longest example first (ties in order): batches taken in this order pad little."
+        ids = self.enc["input_ids"]
+        return sorted(range(len(ids)), key=lambda i: -len(ids[i]))
 
 def encode_split(tokenizer, texts:list, labels, max_length:int, chunk:int=20000) -> EncodedSplit:
     "Tokenize (pairs of) texts, truncated to `max_length` tokens."

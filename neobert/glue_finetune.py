@@ -75,8 +75,8 @@ def majority_baseline(task:TaskSpec, train_labels, evals:dict) -> dict:
 # %% ../nbs/07a_glue_finetune.ipynb #12bcb6ba
 @torch.no_grad()
 def evaluate_split(model, loader, accelerator, task:TaskSpec) -> tuple:
-    """(metrics, mean loss, logits) of `model` on one validation loader, gathered over processes (each row once, however
-    many processes: the loss too is computed from the gathered logits)."""
+    """(metrics, mean loss, logits in the loader's order) of `model` on one validation loader, gathered over processes
+    (each row once, however many processes: the loss too is computed from the gathered logits)."""
     was_training = model.training; model.eval()
     L, Y = [], []
     for batch in loader:
@@ -163,7 +163,9 @@ def _loaders(cfg:Config, task:TaskSpec, model, tokenizer, data:dict, max_len:int
     coll = partial(pad_collate, pad_id=tokenizer.pad_token_id or 0, regression=task.is_regression,
                    multiple=cfg.data.pad_to_multiple_of)
     batches = EpochBatches(train, tc.batch_size, coll, tc.seed, rank, world, cfg.data.num_workers)
-    edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, shuffle=False, collate_fn=coll,
+    # evaluation reads each set longest first (the metrics do not depend on the order): its batches pad little; its
+    # own generator, so that an evaluation draws nothing from the global random state (dropout in the next steps)
+    edls = [torch.utils.data.DataLoader(e, batch_size=gc.eval_batch_size, sampler=e.by_length(), collate_fn=coll,
                                         generator=torch.Generator()) for e in evals.values()]
     return train, evals, batches, edls
 

@@ -15,12 +15,13 @@ from .config import (UserError, user_errors, cfg_field, load_config, split_confi
                             SECTIONS, Config)
 from .train import set_seed, build_model, EVERYDAY, everyday_fill_mask, everyday_lines
 from .data import installed_file, csv_rows, INSTALL
+from .glue import encode_split, pad_collate
 from .glue_finetune import run_one, write_json, with_overrides
 
 # %% auto #0
 __all__ = ['TASKS', 'TRANSFER_SECTIONS', 'TransferConfig', 'transfer_config', 'review_snippets_path', 'plot_sentences',
-           'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'encoder_features', 'linear_probe',
-           'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
+           'load_snippets', 'split_snippets', 'write_split_files', 'save_twin', 'length_batches', 'encoder_features',
+           'linear_probe', 'bag_of_words', 'test_accuracy', 'finetune_point', 'resolve_pretrained', 'check_unseen',
            'pretrained_checkpoint', 'best_of_grid', 'summarize_transfer', 'transfer_table', 'plot_transfer', 'transfer',
            'transfer_cli']
 
@@ -135,6 +136,17 @@ def save_twin(pre_cfg:Config, tokenizer, dest) -> Path:
     dest = Path(dest); model.save_pretrained(dest); tokenizer.save_pretrained(dest)
     return dest
 
+# %% ../nbs/07d_transfer.ipynb #9e0025f7
+def length_batches(tok, texts:list, max_length:int=64, batch_size:int=128):
+    """(indices, input_ids, attention_mask) of `texts` in batches, longest text first (`EncodedSplit.by_length`), so
+    that the batches pad little; the caller puts each batch's outputs back at its indices."""
+    es = encode_split(tok, [(t,) for t in texts], np.zeros(len(texts), dtype=np.int64), max_length)
+    order = es.by_length()
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        b = pad_collate([es[j] for j in idx], tok.pad_token_id or 0)
+        yield idx, b["input_ids"], b["attention_mask"]
+
 # %% ../nbs/07d_transfer.ipynb #e39378a1
 @torch.no_grad()
 def encoder_features(model_dir, texts:list, max_length:int=64, batch_size:int=128) -> dict:
@@ -143,13 +155,12 @@ def encoder_features(model_dir, texts:list, max_length:int=64, batch_size:int=12
     from neobert.model import register_auto_classes
     register_auto_classes()
     model, tok = AutoModel.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
-    mean, cls = [], []
-    for i in range(0, len(texts), batch_size):
-        enc = tok(texts[i:i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-        m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
-        mean.append((h * m).sum(1) / m.sum(1)); cls.append(h[:, 0])
-    return dict(mean=torch.cat(mean).numpy(), cls=torch.cat(cls).numpy())
+    out = {k: np.zeros((len(texts), model.config.hidden_size), np.float32) for k in ("mean", "cls")}
+    for idx, ids, mask in length_batches(tok, texts, max_length, batch_size):
+        h = model(input_ids=ids, attention_mask=mask).last_hidden_state                     # (B, S, hidden)
+        m = mask.unsqueeze(-1).to(h.dtype)
+        out["mean"][idx], out["cls"][idx] = ((h * m).sum(1) / m.sum(1)).numpy(), h[:, 0].numpy()
+    return out
 
 def linear_probe(train_x, train_y, test_x, test_y, c:float=1.0) -> float:
     "Test accuracy of a logistic regression (standardised features, inverse regularisation `c`) on frozen features."
@@ -180,11 +191,10 @@ def test_accuracy(model_dir, texts:list, labels, max_length:int=64, batch_size:i
     from neobert.model import register_auto_classes
     register_auto_classes()
     m = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-    tok, pred = AutoTokenizer.from_pretrained(model_dir), []
-    for i in range(0, len(texts), batch_size):
-        enc = tok(texts[i:i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        pred.append(m(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.argmax(-1))
-    return float((torch.cat(pred).numpy() == np.asarray(labels)).mean())
+    tok, pred = AutoTokenizer.from_pretrained(model_dir), np.zeros(len(texts), dtype=np.int64)
+    for idx, ids, mask in length_batches(tok, texts, max_length, batch_size):
+        pred[idx] = m(input_ids=ids, attention_mask=mask).logits.argmax(-1).numpy()
+    return float((pred == np.asarray(labels)).mean())
 
 # %% ../nbs/07d_transfer.ipynb #c8193d1a
 def finetune_point(gcfg:Config, model_dir, files:dict, out, lr:float, seed:int, test:tuple, max_length:int) -> dict:
