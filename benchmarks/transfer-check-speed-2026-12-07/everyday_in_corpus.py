@@ -17,10 +17,9 @@ from neobert.train import EVERYDAY
 words = lambda s: re.findall(r"\w+|[^\w\s]", s.lower())
 cfg = load_config("configs/pretrain_tiny.yaml")
 path = prepare_embedded_corpus(cfg.data.cache_dir, progress=False, parts=cfg.data.embedded_parts)["train"]
-by_part, grams = Counter(), Counter()
+docs, by_part = [], Counter()
 for line in open(path, encoding="utf8"):
-    r = json.loads(line); w = words(r["text"]); by_part[r["part"]] += len(w)
-    for n in (3, 4): grams.update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+    r = json.loads(line); w = words(r["text"]); by_part[r["part"]] += len(w); docs.append(" ".join(w))
 first = {}
 if len(sys.argv) > 1:
     first = {r["text"]: r["first"] for r in json.load(open(sys.argv[1]))["everyday_fill_mask"]["rows"]}
@@ -28,17 +27,15 @@ rows = []
 for text, ok in EVERYDAY.items():
     left, right = (words(x) for x in text.split("[MASK]"))
     after = len(left) < 2
-    ctx = right[:2] if after else left[-3:]
-    match = lambda g, w: g == ((w,) + tuple(ctx) if after else tuple(ctx) + (w,))
-    n = len(ctx) + 1
-    hits = {w: c for g, c in grams.items() if len(g) == n
-            for w in [g[0] if after else g[-1]] if match(g, w)}
+    ctx = " ".join(right[:2] if after else left[-3:])
+    # the word beside the context, at every (overlapping) place the context stands as whole words
+    pat = re.compile(rf"(?<!\S)(?=(\S+) {re.escape(ctx)}(?!\S))" if after else rf"(?<!\S)(?={re.escape(ctx)} (\S+))")
+    hits = Counter(w for d in docs for w in pat.findall(d))
     acc = {w: c for w, c in hits.items() if w in ok}
-    top = sorted(hits.items(), key=lambda x: -x[1])[:3]
-    rows.append(dict(text=text, context=" ".join(ctx), blank="before" if after else "after",
+    rows.append(dict(text=text, context=ctx, blank="before" if after else "after",
                      any_word=sum(hits.values()), accepted=sum(acc.values()),
                      accepted_words=dict(sorted(acc.items(), key=lambda x: -x[1])[:5]),
-                     most_common=dict(top), first_accepted=first.get(text)))
+                     most_common=dict(sorted(hits.items(), key=lambda x: -x[1])[:3]), first_accepted=first.get(text)))
 rel = Path(path).resolve()
 rel = rel.relative_to(Path.cwd()) if rel.is_relative_to(Path.cwd()) else rel
 print(json.dumps(dict(corpus=str(rel), words=dict(by_part), rows=rows), indent=1))
